@@ -1,0 +1,28 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets up .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch is pinned in the same pip command as everything that depends on it (a CPU wheel here).
+PIP_INSTALL := $(VENV)/bin/pip install --disable-pip-version-check -q torch==2.13.0 -e ".[dev]"
+
+.PHONY: venv test test-slow test-all lint
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL)
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench

@@ -1,0 +1,5 @@
+import sys
+
+from videoflextok.cli.main import main
+
+sys.exit(main())

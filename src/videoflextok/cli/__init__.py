@@ -1,0 +1,1 @@
+"""The ``videoflextok`` (alias ``vft``) command line. One module per command group."""

@@ -1,0 +1,1 @@
+"""Building blocks shared by the tokenizer, the VAE and the generators."""

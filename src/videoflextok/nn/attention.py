@@ -1,0 +1,74 @@
+"""Multi-head self-attention on ``F.scaled_dot_product_attention`` with fused QKV, optional QK-norm,
+optional rotary embedding and an optional KV cache. No biases.
+
+Mask convention everywhere in this package: a bool tensor, True = may attend, broadcastable to
+``[B, heads, N_query, N_key]`` (usually ``[N_query, N_key]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from videoflextok.nn.norms import RMSNorm
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, for one attention layer. Tensors [B, heads, N, head_dim].
+
+    Preallocates ``max_len`` positions so that appending costs no reallocation.
+    """
+
+    def __init__(self, batch: int, heads: int, head_dim: int, max_len: int, device, dtype) -> None:
+        self.k = torch.empty(batch, heads, max_len, head_dim, device=device, dtype=dtype)
+        self.v = torch.empty_like(self.k)
+        self.length = 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = k.shape[2]
+        if self.length + n > self.k.shape[2]:
+            raise RuntimeError(f"KV cache overflow: {self.length + n} > {self.k.shape[2]}")
+        self.k[:, :, self.length : self.length + n] = k.to(self.k.dtype)
+        self.v[:, :, self.length : self.length + n] = v.to(self.v.dtype)
+        self.length += n
+        return self.k[:, :, : self.length], self.v[:, :, : self.length]
+
+
+class Attention(nn.Module):
+    """x: [B, N, dim] -> [B, N, dim].
+
+    ``rope`` is an optional function applied to q and k (shape [B, heads, N, head_dim]) after QK-norm.
+    With ``cache`` the new keys/values are appended and attention runs over everything cached.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qk_norm: bool = True) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.proj = nn.Linear(dim, dim, bias=False)
+        self.q_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        rope: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        cache: KVCache | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads)
+        q, k = self.q_norm(q), self.k_norm(k)
+        if rope is not None:
+            q, k = rope(q), rope(k)
+        if cache is not None:
+            k, v = cache.append(k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal and mask is None)
+        return self.proj(rearrange(out, "b h n d -> b n (h d)"))
