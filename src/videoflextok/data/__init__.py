@@ -1,0 +1,34 @@
+"""Videos in, tensors out: video file I/O (PyAV) and the datasets.
+
+Datasets (pick with :class:`DataConfig`.dataset):
+
+- ``shapes``: synthetic moving shapes with ground-truth attributes, labels and captions (:mod:`.shapes`);
+- ``pans``: camera pans and zooms over scikit-image photographs (:mod:`.pans`);
+- ``folder`` / ``manifest``: a user's video files (:mod:`.folder`, :mod:`.manifest`).
+
+Every item is ``{"video": [3, T, H, W] float in [-1, 1], "label": int (-1 unknown), "caption": str}``.
+This package never imports model code.
+"""
+
+from videoflextok.data.config import DataConfig
+from videoflextok.data.folder import VideoFileDataset
+from videoflextok.data.loader import build_dataset, build_loader, set_epoch
+from videoflextok.data.pans import PansDataset
+from videoflextok.data.samples import sample_videos
+from videoflextok.data.shapes import ShapesDataset
+from videoflextok.data.video_io import VideoMeta, probe_video, read_video, write_video
+
+__all__ = [
+    "DataConfig",
+    "PansDataset",
+    "ShapesDataset",
+    "VideoFileDataset",
+    "VideoMeta",
+    "build_dataset",
+    "build_loader",
+    "probe_video",
+    "read_video",
+    "sample_videos",
+    "set_epoch",
+    "write_video",
+]
