@@ -1,0 +1,1 @@
+"""Autoregressive class-to-video and text-to-video generators over VideoFlexTok tokens."""

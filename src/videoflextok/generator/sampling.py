@@ -1,0 +1,53 @@
+"""Turning next-token logits into token ids: classifier-free guidance, temperature, top-k, top-p.
+
+All functions work in fp32 on ``logits: [B, V]`` and are pure except for the seeded draw in
+:func:`sample`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def apply_cfg(cond_logits: torch.Tensor, null_logits: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance on logits: null + scale * (cond - null). Scale 1 is the conditional model."""
+    if scale == 1.0:
+        return cond_logits
+    return null_logits + scale * (cond_logits - null_logits)
+
+
+def filter_top_k(logits: torch.Tensor, k: int | None) -> torch.Tensor:
+    """Keep the ``k`` largest logits per row (ties at the k-th value are kept), set the rest to -inf."""
+    if k is None or k <= 0 or k >= logits.shape[-1]:
+        return logits
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def filter_top_p(logits: torch.Tensor, p: float | None) -> torch.Tensor:
+    """Nucleus filter: keep the smallest set of tokens whose probability mass reaches ``p`` (at least one)."""
+    if p is None or p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = sorted_logits.softmax(dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs  # mass of strictly more likely tokens
+    drop_sorted = mass_before >= p
+    drop_sorted[..., 0] = False
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def sample(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """logits: [B, V] -> token ids [B]. Temperature 0 is greedy (argmax)."""
+    logits = logits.float()
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits = filter_top_p(filter_top_k(logits / temperature, top_k), top_p)
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]

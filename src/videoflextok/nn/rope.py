@@ -1,0 +1,59 @@
+"""Rotary position embedding (RoPE) over one or several integer position axes.
+
+With several axes (e.g. latent frame index and token index) the head dimension is split into equal
+parts, one per axis, and each part rotates with its own coordinate ("axial" RoPE). One axis is the
+usual 1-D Llama RoPE. Rotations use the "rotate half" pairing: channel i pairs with channel i + d/2
+inside each part.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class AxialRoPE(nn.Module):
+    """Rotary embedding for integer positions with ``num_axes`` coordinates.
+
+    ``head_dim`` must be divisible by ``2 * num_axes``. Frequencies follow ``base ** (-2i / part_dim)``.
+    """
+
+    def __init__(self, head_dim: int, num_axes: int = 1, base: float = 10000.0) -> None:
+        super().__init__()
+        if head_dim % (2 * num_axes):
+            raise ValueError(f"head_dim {head_dim} is not divisible by 2 * num_axes = {2 * num_axes}")
+        self.head_dim = head_dim
+        self.num_axes = num_axes
+        part = head_dim // num_axes
+        inv_freq = base ** (-torch.arange(0, part, 2, dtype=torch.float64) / part)
+        self.register_buffer("inv_freq", inv_freq.float(), persistent=False)
+
+    def cos_sin(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """positions: [N, num_axes] (or [N] for one axis) integers -> cos, sin: [N, head_dim] in fp32."""
+        if positions.dim() == 1:
+            positions = positions[:, None]
+        if positions.shape[-1] != self.num_axes:
+            raise ValueError(f"positions have {positions.shape[-1]} axes, expected {self.num_axes}")
+        inv_freq = self.inv_freq.to(positions.device)
+        # angles per axis: [N, num_axes, part/2]; each axis part is laid out as (half, half) for rotate-half
+        angles = positions.float()[..., None] * inv_freq
+        angles = torch.cat([angles, angles], dim=-1)  # [N, num_axes, part]
+        angles = angles.flatten(1)  # [N, head_dim]
+        return angles.cos(), angles.sin()
+
+    def rotate(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """x: [B, heads, N, head_dim]; cos/sin: [N, head_dim] -> rotated x, same shape and dtype."""
+        parts = x.float().unflatten(-1, (self.num_axes, 2, -1))  # [..., axes, 2, part/2]
+        first, second = parts.unbind(-2)
+        rotated_half = torch.stack([-second, first], dim=-2).flatten(-3)  # [..., head_dim]
+        out = x.float() * cos + rotated_half * sin
+        return out.to(x.dtype)
+
+    def function(self, positions: torch.Tensor):
+        """A callable ``x -> rotated x`` for ``Attention(rope=...)``, for the given positions [N, num_axes]."""
+        cos, sin = self.cos_sin(positions)
+
+        def apply(x: torch.Tensor) -> torch.Tensor:
+            return self.rotate(x, cos.to(x.device), sin.to(x.device))
+
+        return apply

@@ -1,0 +1,43 @@
+"""Logit filters and classifier-free guidance used by the generator's sampler."""
+
+from __future__ import annotations
+
+import torch
+from torch.testing import assert_close
+
+from videoflextok.generator.sampling import apply_cfg, filter_top_k, filter_top_p, sample
+
+
+def test_top_k_keeps_the_k_largest():
+    logits = torch.tensor([[0.1, 3.0, -1.0, 2.0, 0.5]])
+    kept = filter_top_k(logits, 2)
+    assert torch.isfinite(kept).tolist() == [[False, True, False, True, False]]
+    assert torch.equal(filter_top_k(logits, None), logits)
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    probs = torch.tensor([[0.5, 0.05, 0.3, 0.15]])
+    logits = probs.log()
+    assert torch.isfinite(filter_top_p(logits, 0.75)).tolist() == [[True, False, True, False]]
+    assert torch.isfinite(filter_top_p(logits, 0.81)).tolist() == [[True, False, True, True]]
+    assert torch.isfinite(filter_top_p(logits, 0.01)).tolist() == [[True, False, False, False]]
+
+
+def test_sample_follows_the_distribution_and_the_seed():
+    probs = torch.tensor([0.7, 0.2, 0.1, 0.0])
+    logits = probs.log().expand(20000, 4)
+    draws = sample(logits, generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=4).float() / draws.numel()
+    assert_close(freq, probs, atol=0.015, rtol=0)
+    again = sample(logits, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)
+    assert torch.equal(sample(logits[:3], temperature=0), torch.zeros(3, dtype=torch.long))
+    sharp = sample(logits, temperature=0.25, generator=torch.Generator().manual_seed(1))
+    assert (sharp == 0).float().mean() > 0.95  # low temperature concentrates on the mode
+
+
+def test_cfg_on_logits():
+    cond, null = torch.randn(3, 7), torch.randn(3, 7)
+    assert torch.equal(apply_cfg(cond, null, 1.0), cond)
+    assert_close(apply_cfg(cond, null, 0.0), null)
+    assert_close(apply_cfg(cond, null, 4.0), null + 4.0 * (cond - null))
