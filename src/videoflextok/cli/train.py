@@ -1,0 +1,51 @@
+"""``videoflextok train <model>``: train a model into a run folder (one process, or each rank of torchrun).
+
+    videoflextok train tokenizer --preset tiny --out runs/tiny [--resume] [train.steps=400 data.dataset=shapes ...]
+    torchrun --standalone --nproc_per_node=8 -m videoflextok train tokenizer --preset d12-d12 --out runs/d12 ...
+
+Every model kind has the same shape: ``--preset`` (or ``--config FILE``) names a run YAML with ``model:``,
+``data:`` and ``train:`` sections, trailing ``section.key=value`` words override single fields, ``--out``
+is the run folder (``run_config.yaml``, ``metrics.jsonl``, ``checkpoints/``, ``samples/``), and
+``--resume`` continues from its latest checkpoint with the saved run config (overrides still apply).
+
+A kind is a module ``videoflextok.train.<kind>_task`` with ``load_run_config(preset, overrides, run_dir,
+config_file)`` and ``run(cfg, out, resume) -> TrainResult``; adding one is one line in ``TASKS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+# model kind -> (task module, help line)
+TASKS: dict[str, tuple[str, str]] = {
+    "tokenizer": ("videoflextok.train.tokenizer_task", "train the VideoFlexTok tokenizer (encoder + flow decoder)"),
+    "vae": ("videoflextok.train.vae_task", "train the causal video VAE (the tokenizer's compressor)"),
+}
+
+
+def _train(args: argparse.Namespace) -> int:
+    task = importlib.import_module(TASKS[args.kind][0])
+    out = Path(args.out)
+    cfg = task.load_run_config(
+        args.preset, args.overrides, run_dir=out if args.resume else None,
+        config_file=Path(args.config) if args.config else None,
+    )
+    result = task.run(cfg, out, resume=args.resume)
+    if result.checkpoint is not None:
+        print(f"done: step {result.step}, loss {result.last_loss:.4f}, checkpoint {result.checkpoint}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train a model (single process or under torchrun)")
+    kinds = parser.add_subparsers(dest="kind", metavar="MODEL", required=True, parser_class=type(parser))
+    for kind, (_, help_line) in TASKS.items():
+        p = kinds.add_parser(kind, help=help_line, description=help_line)
+        p.add_argument("--preset", default=None, help=f"preset name (configs/{kind}/<name>.yaml); default tiny")
+        p.add_argument("--config", default=None, help="a run YAML file instead of a preset")
+        p.add_argument("--out", required=True, help="run folder")
+        p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+        p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. train.steps=400")
+        p.set_defaults(func=_train)

@@ -1,0 +1,154 @@
+"""Training the tokenizer: the run config (model + data + train), the validation pass, and ``run``.
+
+Validation (every ``train.val_every`` steps, EMA weights when EMA is on) on a fixed batch of
+``train.val_batch_size`` clips (held-out split for the synthetic datasets):
+  - ``flow``: the rectified-flow training loss under a fixed seed;
+  - ``psnr_k<k>``: PSNR (dB, pixels in [0, 1]) of ``detokenize(tokenize(video), keep_k=k)`` for each k in
+    ``train.val_keep_k`` (-1 = all K), ``train.val_decode_steps`` Euler steps, fixed noise;
+  - a sample video ``samples/step_<step>.mp4``: each row one clip, original | reconstruction at each k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from einops import rearrange
+
+from videoflextok.config import from_dict, load_preset, load_yaml, merge, parse_overrides, to_dict
+from videoflextok.data import DataConfig, build_dataset
+from videoflextok.errors import ConfigError
+from videoflextok.tokenizer.config import TokenizerConfig
+from videoflextok.tokenizer.model import VideoFlexTok
+from videoflextok.train.config import TrainConfig
+
+RUN_CONFIG_FILE = "run_config.yaml"
+
+
+@dataclass
+class TokenizerRunConfig:
+    """A complete tokenizer training run: the preset YAML files hold exactly these three sections."""
+
+    model: TokenizerConfig = field(default_factory=TokenizerConfig)  # the tokenizer to build
+    data: DataConfig = field(default_factory=DataConfig)  # the clips it trains on
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimizer, schedule, logging, checkpoints
+
+    def __post_init__(self) -> None:
+        if self.data.resolution != self.model.resolution:
+            raise ConfigError(
+                f"data.resolution ({self.data.resolution}) must equal model.resolution ({self.model.resolution})"
+            )
+        m = self.model
+        if self.data.num_frames > m.max_frames or (self.data.num_frames - 1) % (m.chunk_frames - 1):
+            raise ConfigError(
+                f"data.num_frames must be 1 + {m.chunk_frames - 1}n and at most {m.max_frames}, "
+                f"got {self.data.num_frames}"
+            )
+
+
+def load_run_config(
+    preset: str | None, overrides: list[str], run_dir: Path | None = None, config_file: Path | None = None
+) -> TokenizerRunConfig:
+    """The run config of a (resumed) run: ``run_dir/run_config.yaml`` when it exists, else the YAML file
+    ``config_file``, else preset ``preset``; then the dotted overrides."""
+    saved = run_dir / RUN_CONFIG_FILE if run_dir is not None else None
+    if saved is not None and saved.is_file():
+        base = load_yaml(saved)
+        if isinstance(base.get("train"), dict):
+            base["train"]["stop_at"] = 0  # a stop point belongs to one invocation, not to the run
+        return from_dict(TokenizerRunConfig, merge(base, parse_overrides(overrides)))
+    if config_file is not None:
+        return from_dict(TokenizerRunConfig, merge(load_yaml(config_file), parse_overrides(overrides)))
+    return load_preset(TokenizerRunConfig, "tokenizer", preset or "tiny", overrides)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-sample PSNR in dB of videos in [-1, 1] (measured on the [0, 1] scale). a, b: [B, 3, T, H, W] -> [B]."""
+    mse = ((a.float() - b.float()) / 2).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+class TokenizerValidator:
+    """Callable ``(model, step, out_dir) -> metrics`` for :class:`videoflextok.train.loop.Trainer`."""
+
+    def __init__(self, video: torch.Tensor, cfg: TrainConfig, fps: float = 8.0, seed: int = 1234) -> None:
+        self.video = video  # [B, 3, T, H, W] in [-1, 1], the fixed validation batch
+        self.cfg = cfg
+        self.fps = fps
+        self.seed = seed
+
+    def keep_ks(self, K: int) -> list[int]:
+        ks = sorted({K if k < 0 else min(k, K) for k in self.cfg.val_keep_k})
+        return [k for k in ks if k >= 1]
+
+    def __call__(self, model: VideoFlexTok, step: int, out_dir: Path | None) -> dict[str, float]:
+        device = next(model.parameters()).device
+        video = self.video.to(device)
+        torch.manual_seed(self.seed)
+        metrics = {"flow": float(model.training_losses(video)["flow"])}
+        tokens = model.tokenize(video)
+        recons = []
+        for k in self.keep_ks(model.config.K):
+            gen = torch.Generator(device=device).manual_seed(self.seed)
+            recon = model.detokenize(tokens, keep_k=k, steps=self.cfg.val_decode_steps, generator=gen)
+            metrics[f"psnr_k{k}"] = float(psnr(recon, video).mean())
+            recons.append(recon)
+        if out_dir is not None and self.cfg.sample_video:
+            self.write_sample(out_dir / "samples" / f"step_{step:08d}.mp4", video, recons)
+        return metrics
+
+    def write_sample(self, path: Path, video: torch.Tensor, recons: list[torch.Tensor]) -> None:
+        """Rows = clips (at most 4); columns = original, then reconstructions at increasing k."""
+        from videoflextok.data.video_io import write_video
+
+        n = min(4, video.shape[0])
+        panels = torch.stack([video[:n], *(r[:n] for r in recons)])  # [P, n, 3, T, H, W]
+        grid = rearrange(panels.clamp(-1, 1).cpu(), "p n c t h w -> c t (n h) (p w)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_video(path, grid, fps=self.fps)
+
+
+def validation_batch(run: TokenizerRunConfig) -> torch.Tensor:
+    """The fixed validation clips [B, 3, T, H, W]: evenly spaced items of the held-out (synthetic) or same set."""
+    split = "heldout" if run.data.dataset in ("shapes", "pans") else None
+    dataset = build_dataset(run.data, split=split)
+    n = min(run.train.val_batch_size, len(dataset))
+    stride = max(1, len(dataset) // n)
+    return torch.stack([dataset[i * stride]["video"] for i in range(n)])
+
+
+def run(run_cfg: TokenizerRunConfig, out: Path, resume: bool = False, dist_info=None):
+    """Train a tokenizer into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
+    import yaml
+
+    from videoflextok.checkpoint import atomic_write_text
+    from videoflextok.train import distributed as D
+    from videoflextok.train.loop import Trainer
+
+    info = dist_info or D.init_distributed(run_cfg.train.device)
+    try:
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / RUN_CONFIG_FILE, yaml.safe_dump(to_dict(run_cfg), sort_keys=False))
+        torch.manual_seed(run_cfg.train.seed)
+        model = VideoFlexTok(run_cfg.model)
+        if info.is_main:
+            print(f"tokenizer: {model.num_params() / 1e6:.2f}M parameters (excluding adaLN)")
+        train_set = build_dataset(run_cfg.data, split=run_cfg.data.split)
+        validator = TokenizerValidator(validation_batch(run_cfg), run_cfg.train) if run_cfg.train.val_every else None
+        trainer = Trainer(
+            model, run_cfg.train, out, train_set, prepare=_video, validator=validator,
+            run_config=to_dict(run_cfg), num_workers=run_cfg.data.num_workers, dist_info=info,
+        )
+        return trainer.fit(resume=resume)
+    finally:
+        if dist_info is None:
+            D.shutdown(info)
+
+
+def _video(batch: dict) -> torch.Tensor:
+    return batch["video"]
+
+
+__all__ = ["TokenizerRunConfig", "TokenizerValidator", "load_run_config", "psnr", "run", "validation_batch"]

@@ -1,0 +1,115 @@
+"""Training the causal video VAE with the shared engine: run config (model + data + train), validation, ``run``.
+
+    videoflextok train vae --preset tiny --out runs/vae-tiny [train.steps=400 ...]
+
+Validation (every ``train.val_every`` steps, EMA weights when EMA is on) on a fixed batch of
+``train.val_batch_size`` clips (held-out split for the synthetic datasets): ``psnr`` (dB, pixels in [0, 1])
+and ``l1`` of ``decode(encode(video))``, and a sample video ``samples/step_<step>.mp4`` (original | recon).
+The trained folder loads with ``VideoVAE.from_pretrained(run_dir)`` and plugs into a tokenizer config as
+``compressor.kind=vae compressor.path=<run_dir or checkpoint>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from einops import rearrange
+
+from videoflextok.config import from_dict, load_preset, load_yaml, merge, parse_overrides, to_dict
+from videoflextok.data import DataConfig, build_dataset
+from videoflextok.errors import ConfigError
+from videoflextok.train.config import TrainConfig
+from videoflextok.train.tokenizer_task import RUN_CONFIG_FILE, psnr, validation_batch
+from videoflextok.vae.config import VAEConfig
+from videoflextok.vae.model import VideoVAE
+
+
+@dataclass
+class VAERunConfig:
+    """A complete VAE training run: the files ``configs/vae/*.yaml`` hold exactly these three sections."""
+
+    model: VAEConfig = field(default_factory=VAEConfig)  # the VAE to build
+    data: DataConfig = field(default_factory=DataConfig)  # the clips it trains on
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimizer, schedule, logging, checkpoints
+
+    def __post_init__(self) -> None:
+        f_t, f_s = self.model.temporal_factor, self.model.spatial_factor
+        if (self.data.num_frames - 1) % f_t:
+            raise ConfigError(f"data.num_frames must be 1 + {f_t}n for this VAE, got {self.data.num_frames}")
+        if self.data.resolution % f_s:
+            raise ConfigError(f"data.resolution must be a multiple of {f_s} for this VAE, got {self.data.resolution}")
+
+
+def load_run_config(
+    preset: str | None, overrides: list[str], run_dir: Path | None = None, config_file: Path | None = None
+) -> VAERunConfig:
+    """``run_dir/run_config.yaml`` when resuming, else the YAML ``config_file``, else preset ``preset`` (default
+    tiny); then the dotted overrides (``model.kl_weight=1e-5 train.steps=400``)."""
+    saved = run_dir / RUN_CONFIG_FILE if run_dir is not None else None
+    if saved is not None and saved.is_file():
+        base = load_yaml(saved)
+        if isinstance(base.get("train"), dict):
+            base["train"]["stop_at"] = 0  # a stop point belongs to one invocation, not to the run
+        return from_dict(VAERunConfig, merge(base, parse_overrides(overrides)))
+    if config_file is not None:
+        return from_dict(VAERunConfig, merge(load_yaml(config_file), parse_overrides(overrides)))
+    return load_preset(VAERunConfig, "vae", preset or "tiny", overrides)
+
+
+class VAEValidator:
+    """Callable ``(model, step, out_dir) -> metrics`` for :class:`videoflextok.train.loop.Trainer`."""
+
+    def __init__(self, video: torch.Tensor, cfg: TrainConfig, fps: float = 8.0) -> None:
+        self.video = video  # [B, 3, T, H, W] in [-1, 1], the fixed validation batch
+        self.cfg = cfg
+        self.fps = fps
+
+    @torch.no_grad()
+    def __call__(self, model: VideoVAE, step: int, out_dir: Path | None) -> dict[str, float]:
+        device = next(model.parameters()).device
+        video = self.video.to(device)
+        recon = model.decode(model.encode(video)).clamp(-1, 1)
+        metrics = {"psnr": float(psnr(recon, video).mean()), "l1": float((recon - video).abs().mean())}
+        if out_dir is not None and self.cfg.sample_video:
+            from videoflextok.data.video_io import write_video
+
+            n = min(4, video.shape[0])
+            grid = rearrange(torch.stack([video[:n], recon[:n]]).cpu(), "p n c t h w -> c t (n h) (p w)")
+            path = out_dir / "samples" / f"step_{step:08d}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_video(path, grid, fps=self.fps)
+        return metrics
+
+
+def run(run_cfg: VAERunConfig, out: Path, resume: bool = False, dist_info=None):
+    """Train a VAE into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
+    import yaml
+
+    from videoflextok.checkpoint import atomic_write_text
+    from videoflextok.train import distributed as D
+    from videoflextok.train.loop import Trainer
+
+    info = dist_info or D.init_distributed(run_cfg.train.device)
+    try:
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / RUN_CONFIG_FILE, yaml.safe_dump(to_dict(run_cfg), sort_keys=False))
+        torch.manual_seed(run_cfg.train.seed)
+        model = VideoVAE(run_cfg.model)
+        if info.is_main:
+            print(f"vae: {model.num_params() / 1e6:.2f}M parameters (encoder + decoder)")
+        train_set = build_dataset(run_cfg.data, split=run_cfg.data.split)
+        validator = VAEValidator(validation_batch(run_cfg), run_cfg.train) if run_cfg.train.val_every else None
+        trainer = Trainer(
+            model, run_cfg.train, out, train_set, prepare=lambda batch: batch["video"], validator=validator,
+            run_config=to_dict(run_cfg), num_workers=run_cfg.data.num_workers, dist_info=info,
+        )  # fmt: skip
+        return trainer.fit(resume=resume)
+    finally:
+        if dist_info is None:
+            D.shutdown(info)
+
+
+__all__ = ["VAERunConfig", "VAEValidator", "load_run_config", "run"]
