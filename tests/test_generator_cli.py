@@ -1,5 +1,5 @@
-"""End to end: pretokenize (resumable) -> train a generator a few steps with the shared trainer -> generate a
-video for a class and for a prompt; user errors end with one sentence and exit code 2."""
+"""End to end: pretokenize (resumable) -> ``videoflextok train generator`` a few steps -> ``videoflextok generate``
+a video for a class and for a prompt; user errors end with one sentence and exit code 2."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from videoflextok.errors import ConfigError
 from videoflextok.generator.model import VideoGenerator
 from videoflextok.generator.token_shards import TokenShardDataset
 from videoflextok.tokenizer.model import VideoFlexTok
-from videoflextok.train.config import TrainConfig
-from videoflextok.train.loop import Trainer
 
 TOKENIZER = ("resolution=16", "K=4", "encoder_depth=1", "encoder_dim=32", "encoder_heads=2", "decoder_depth=1",
              "decoder_dim=32", "decoder_heads=2", "sample_steps=2")
@@ -43,13 +41,12 @@ def workdir(tmp_path_factory):
     assert main([*args, "--num", "12"]) == 0
     assert json.loads((shards / "index.json").read_text())["shards"][-1]["count"] == 4
     assert main([*args, "--num", "16"]) == 0  # resumes: one more shard of 4 clips
+    train = ("train.steps=3", "train.batch_size=4", "train.lr=1e-3", "train.warmup_steps=0", "train.device=cpu",
+             "train.val_every=0", "train.progress=false", "train.checkpoint_every=0", "train.log_every=1")
     for kind in ("c2v", "t2v"):
-        model = VideoGenerator.from_preset(f"tiny-{kind}", GENERATOR)
-        cfg = TrainConfig(steps=3, batch_size=4, lr=1e-3, warmup_steps=0, device="cpu", val_every=0,
-                          progress=False, checkpoint_every=0, log_every=1)
-        data = TokenShardDataset(shards)
-        data.check_fits(model.config)
-        Trainer(model, cfg, root / kind, data).fit()
+        assert main(["train", "generator", "--preset", f"tiny-{kind}", "--tokens", str(shards), "--out",
+                     str(root / kind), *(f"model.{o}" for o in GENERATOR), *train]) == 0
+        assert (root / kind / "checkpoints" / "latest").read_text().strip() == "step_00000003"
     return root
 
 
@@ -89,6 +86,7 @@ def test_generate_writes_a_decoded_video(workdir, kind, cond, capsys):
                  "--tokens-per-frame", "2", "--num-frames", "17", "--out", str(out), "--cfg", "2.0",
                  "--temperature", "0.9", "--top-k", "50", "--seed", "1", "--device", "cpu"])
     assert code == 0, capsys.readouterr().err
+    assert out.is_file()
     video, _ = read_video(out)
     assert video.shape[0] == 3 and video.shape[1] == 17 and video.shape[2:] == (16, 16)
 

@@ -22,14 +22,17 @@ from pathlib import Path
 TASKS: dict[str, tuple[str, str]] = {
     "tokenizer": ("videoflextok.train.tokenizer_task", "train the VideoFlexTok tokenizer (encoder + flow decoder)"),
     "vae": ("videoflextok.train.vae_task", "train the causal video VAE (the tokenizer's compressor)"),
+    "generator": ("videoflextok.train.generator_task", "train a class-to-video or text-to-video generator on tokens"),
 }
 
 
 def _train(args: argparse.Namespace) -> int:
     task = importlib.import_module(TASKS[args.kind][0])
     out = Path(args.out)
+    tokens = getattr(args, "tokens", None)  # generator: the token folder, i.e. data.tokens
     cfg = task.load_run_config(
-        args.preset, args.overrides, run_dir=out if args.resume else None,
+        args.preset, [*args.overrides, *([f"data.tokens={tokens}"] if tokens else [])],
+        run_dir=out if args.resume else None,
         config_file=Path(args.config) if args.config else None,
     )
     result = task.run(cfg, out, resume=args.resume)
@@ -47,5 +50,7 @@ def register(subparsers) -> None:
         p.add_argument("--config", default=None, help="a run YAML file instead of a preset")
         p.add_argument("--out", required=True, help="run folder")
         p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+        if kind == "generator":
+            p.add_argument("--tokens", default=None, help="token folder from videoflextok pretokenize (data.tokens)")
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. train.steps=400")
         p.set_defaults(func=_train)

@@ -1,0 +1,157 @@
+"""Training a class-to-video or text-to-video generator on token shards with the shared engine.
+
+    videoflextok pretokenize --tokenizer runs/tok --dataset shapes --num 1024 --out runs/tokens
+    videoflextok train generator --preset tiny-c2v --tokens runs/tokens --out runs/gen [--resume] [train.steps=400 ...]
+
+The run config has three sections, like the other kinds: ``model:`` (a GeneratorConfig), ``data:`` (where
+the token shards are, see :class:`GeneratorDataConfig`; ``--tokens`` sets ``data.tokens``) and ``train:``
+(a TrainConfig). Each training item is ``{"tokens": [T', K], "label", "caption"}``; the default collate
+gives ``tokens [B, T', K]``, ``label [B]``, ``caption list[str]``, which is what
+``VideoGenerator.training_losses`` reads (tokens beyond ``model.tokens_per_frame`` per frame are dropped).
+
+Validation (every ``train.val_every`` steps, EMA weights when EMA is on) on a fixed batch of
+``train.val_batch_size`` items of ``data.val_tokens`` (or, without it, evenly spaced training items), in
+eval mode (no condition dropout):
+  - ``loss`` / ``accuracy``: next-token cross-entropy (nats) and top-1 accuracy with the real conditions;
+  - ``loss_null``: the same cross-entropy with every condition replaced by the null one (CFG's other half);
+    ``loss_null - loss`` is how much the class / caption tells the model.
+The run folder loads with ``VideoGenerator.from_pretrained(run_dir)`` and feeds ``videoflextok generate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from videoflextok.config import from_dict, load_yaml, merge, parse_overrides, preset_path, to_dict
+from videoflextok.errors import ConfigError, DataError
+from videoflextok.generator.config import GeneratorConfig
+from videoflextok.generator.model import VideoGenerator
+from videoflextok.generator.token_shards import TokenShardDataset
+from videoflextok.train.checkpoint import latest_checkpoint
+from videoflextok.train.config import TrainConfig
+from videoflextok.train.tokenizer_task import RUN_CONFIG_FILE
+
+
+@dataclass
+class GeneratorDataConfig:
+    tokens: str | None = None  # token folder written by `videoflextok pretokenize` (the --tokens option)
+    val_tokens: str | None = None  # optional held-out token folder for validation; None = fixed training items
+    num_workers: int = 0  # DataLoader worker processes (the tokens are in memory; 0 is usually enough)
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class GeneratorRunConfig:
+    """A complete generator training run: the files ``configs/generator/*.yaml`` hold exactly these sections."""
+
+    model: GeneratorConfig = field(default_factory=GeneratorConfig)  # the generator to build
+    data: GeneratorDataConfig = field(default_factory=GeneratorDataConfig)  # the token shards it trains on
+    train: TrainConfig = field(default_factory=TrainConfig)  # optimizer, schedule, logging, checkpoints
+
+
+def load_run_config(
+    preset: str | None, overrides: list[str], run_dir: Path | None = None, config_file: Path | None = None
+) -> GeneratorRunConfig:
+    """``run_dir/run_config.yaml`` when resuming, else the YAML ``config_file``, else preset ``preset`` (default
+    tiny-c2v); then the dotted overrides (``model.depth=2 train.steps=400 data.tokens=runs/tokens``)."""
+    saved = run_dir / RUN_CONFIG_FILE if run_dir is not None else None
+    if saved is not None and saved.is_file():
+        base = load_yaml(saved)
+        if isinstance(base.get("train"), dict):
+            base["train"]["stop_at"] = 0  # a stop point belongs to one invocation, not to the run
+    elif config_file is not None:
+        base = load_yaml(config_file)
+    else:
+        base = load_yaml(preset_path("generator", preset or "tiny-c2v"))
+    return from_dict(GeneratorRunConfig, merge(base, parse_overrides(overrides)))
+
+
+def open_tokens(folder: str | None, model: GeneratorConfig, what: str = "--tokens") -> TokenShardDataset:
+    """The token dataset of ``folder``, checked against the model config (one-sentence errors)."""
+    if not folder:
+        raise ConfigError(f"give {what} TOK_SHARDS: a token folder written by videoflextok pretokenize")
+    path = Path(folder)
+    if not path.is_dir():
+        raise DataError(f"token folder '{path}' does not exist; make one with videoflextok pretokenize")
+    data = TokenShardDataset(path)
+    data.check_fits(model)
+    if model.conditioning == "class":
+        top = max(data.labels)
+        if top >= model.num_classes:
+            raise ConfigError(
+                f"the tokens in '{path}' carry class labels up to {top} but model.num_classes is {model.num_classes}"
+            )
+    elif not any(c.strip() for c in data.captions):
+        raise ConfigError(f"the tokens in '{path}' carry no captions, so a text-to-video generator cannot learn")
+    return data
+
+
+class GeneratorValidator:
+    """Callable ``(model, step, out_dir) -> metrics`` for :class:`videoflextok.train.loop.Trainer`."""
+
+    def __init__(self, batch: dict) -> None:
+        self.batch = batch  # {"tokens": [B, T', K], "label": [B], "caption": list[str]}, the fixed batch
+
+    @torch.no_grad()
+    def __call__(self, model: VideoGenerator, step: int, out_dir: Path | None) -> dict[str, float]:
+        device = next(model.parameters()).device
+        tokens = self.batch["tokens"][:, :, : model.config.tokens_per_frame].to(device)
+        cond = self.batch["label"] if model.config.conditioning == "class" else self.batch["caption"]
+        real = model.training_losses({**self.batch, "tokens": tokens})  # eval mode: no condition dropout
+        null = torch.ones(tokens.shape[0], dtype=torch.bool, device=device)
+        _, loss_null = model(tokens, cond, targets=tokens, null=null)
+        return {"loss": float(real["loss"]), "accuracy": float(real["accuracy"]), "loss_null": float(loss_null)}
+
+
+def validation_batch(data: TokenShardDataset, size: int) -> dict:
+    """``size`` evenly spaced items of ``data``, collated."""
+    n = min(size, len(data))
+    stride = max(1, len(data) // n)
+    return torch.utils.data.default_collate([data[i * stride] for i in range(n)])
+
+
+def run(run_cfg: GeneratorRunConfig, out: Path, resume: bool = False, dist_info=None):
+    """Train a generator into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
+    import yaml
+
+    from videoflextok.checkpoint import atomic_write_text
+    from videoflextok.train import distributed as D
+    from videoflextok.train.loop import Trainer
+
+    if not resume and latest_checkpoint(out) is not None:  # before run_config.yaml would be overwritten
+        raise ConfigError(f"run folder '{out}' already holds checkpoints; pass --resume or pick a new --out")
+    train_set = open_tokens(run_cfg.data.tokens, run_cfg.model)  # fail before anything is written
+    val_set = open_tokens(run_cfg.data.val_tokens, run_cfg.model, "data.val_tokens") if run_cfg.data.val_tokens \
+        else train_set
+    info = dist_info or D.init_distributed(run_cfg.train.device)
+    try:
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / RUN_CONFIG_FILE, yaml.safe_dump(to_dict(run_cfg), sort_keys=False))
+        torch.manual_seed(run_cfg.train.seed)
+        model = VideoGenerator(run_cfg.model)
+        if info.is_main:
+            t, k = train_set.tokens.shape[1:]
+            print(f"generator ({run_cfg.model.conditioning}): {model.num_params() / 1e6:.2f}M parameters; "
+                  f"{len(train_set)} token grids [{t}, {k}] from {run_cfg.data.tokens}")
+        validator = None
+        if run_cfg.train.val_every:
+            validator = GeneratorValidator(validation_batch(val_set, run_cfg.train.val_batch_size))
+        trainer = Trainer(
+            model, run_cfg.train, out, train_set, validator=validator, run_config=to_dict(run_cfg),
+            num_workers=run_cfg.data.num_workers, dist_info=info,
+        )
+        return trainer.fit(resume=resume)
+    finally:
+        if dist_info is None:
+            D.shutdown(info)
+
+
+__all__ = ["GeneratorDataConfig", "GeneratorRunConfig", "GeneratorValidator", "load_run_config", "open_tokens",
+           "run", "validation_batch"]
