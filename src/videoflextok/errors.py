@@ -26,6 +26,10 @@ class NotAVideoError(VideoError):
     """The file exists but is not a decodable video."""
 
 
+class VideoShapeError(VideoError, ValueError):
+    """A video tensor has the wrong shape, length or resolution for a model."""
+
+
 class NoFramesError(VideoError):
     """The container opened but holds zero decodable frames."""
 

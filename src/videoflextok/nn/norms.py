@@ -29,4 +29,5 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim)) if affine else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (self.dim,), self.weight, self.eps)
+        weight = None if self.weight is None else self.weight.to(x.dtype)  # bf16 activations under autocast
+        return F.rms_norm(x, (self.dim,), weight, self.eps)

@@ -1,0 +1,147 @@
+"""The tokenizer's model config: compressor, encoder, FSQ, nested dropout, flow decoder, sampler defaults.
+
+A preset is ``configs/tokenizer/<name>.yaml``; its ``model:`` section is a :class:`TokenizerConfig`.
+Widths follow the paper's rule (width = 64 * depth, heads = depth, head_dim 64) for the full presets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from videoflextok.errors import ConfigError
+
+
+@dataclass
+class CompressorConfig:
+    """The frozen (t, h, w) compressor in front of the tokenizer."""
+
+    kind: str = "pixel"  # "pixel" (patchify only, no weights) or "vae" (a trained causal video VAE)
+    temporal_factor: int = 4  # frames per latent frame (frame 0 alone, then groups of this many)
+    spatial_factor: int = 4  # pixels per latent cell along H and W
+    channels: int = 192  # latent channels; pixel kind: must equal 3 * temporal_factor * spatial_factor**2
+    path: str | None = None  # kind "vae": folder of a trained VAE checkpoint (None: shapes only, no encode)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("pixel", "vae"):
+            raise ConfigError(f"compressor.kind must be 'pixel' or 'vae', got {self.kind!r}")
+        if self.temporal_factor < 1 or self.spatial_factor < 1 or self.channels < 1:
+            raise ConfigError("compressor factors and channels must be positive")
+        if self.kind == "pixel" and self.channels != 3 * self.temporal_factor * self.spatial_factor**2:
+            need = 3 * self.temporal_factor * self.spatial_factor**2
+            raise ConfigError(
+                f"pixel compressor with factors ({self.temporal_factor}, {self.spatial_factor}) has {need} "
+                f"channels, but compressor.channels is {self.channels}"
+            )
+
+
+@dataclass
+class TokenizerConfig:
+    """Everything needed to rebuild a :class:`videoflextok.tokenizer.model.VideoFlexTok`."""
+
+    resolution: int = 32  # input H = W in pixels
+    chunk_frames: int = 17  # frames per chunk; long videos are chunks with a one-frame overlap
+    max_frames: int = 81  # longest video accepted (1 + 16n when longer than one chunk)
+    K: int = 32  # registers (= tokens) per latent frame
+    fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)  # FSQ levels per code dim; vocabulary = their product
+    nested_dropout: bool = True  # train with one k in {1, 2, 4, ..., K} per sample; False = 3D-grid baseline
+    compressor: CompressorConfig = field(default_factory=CompressorConfig)  # latent space the flow works in
+    patch_size: int = 2  # latent cells per patch token along H and W
+    encoder_depth: int = 2  # encoder transformer blocks
+    encoder_dim: int = 128  # encoder width
+    encoder_heads: int = 2  # encoder attention heads
+    decoder_depth: int = 2  # flow-decoder transformer blocks
+    decoder_dim: int = 128  # flow-decoder width
+    decoder_heads: int = 2  # flow-decoder attention heads
+    cfg_dropout: float = 0.1  # training: probability that a sample's registers become the null registers
+    clean_prefix_prob: float = 0.5  # training: probability that latent frame 0 is given (almost) clean
+    clean_prefix_max_noise: float = 0.02  # training: noise level of the clean prefix ~ U[0, this]
+    time_mean: float = 0.0  # logit-normal timestep: mean of the normal
+    time_std: float = 1.0  # logit-normal timestep: std of the normal
+    time_shift: float = 1.0  # timestep shift (>1 spends more time at high noise); used in training and sampling
+    prediction: str = "v"  # decoder output: "v" (velocity) or "x" (clean latent, turned into v; for wide patches)
+    x_pred_min_time: float = 0.05  # prediction "x": v = (x_s - x_hat) / max(s, this)
+    guidance_scale: float = 1.0  # default guidance of detokenize (1.0 = no guidance)
+    guidance_mode: str = "cfg"  # "cfg" (classifier-free) or "apg" (adaptive projected guidance)
+    apg_eta: float = 0.0  # APG: weight of the guidance component parallel to the conditional prediction
+    apg_norm_threshold: float = 0.0  # APG: clip the guidance update to this norm per sample (0 = off)
+    sample_steps: int = 25  # default Euler steps of detokenize
+    repa_feature_dim: int = 0  # REPA: channels of the frozen feature network's output (0 = REPA off)
+    repa_layer: int = 1  # REPA: decoder block whose output is aligned (1 = after the first block)
+    repa_weight: float = 1.0  # REPA: weight of the alignment loss
+
+    def __post_init__(self) -> None:
+        c = self.compressor
+        if self.K < 1:
+            raise ConfigError(f"K must be at least 1, got {self.K}")
+        if len(self.fsq_levels) < 1 or any(level < 2 for level in self.fsq_levels):
+            raise ConfigError(f"fsq_levels must be integers >= 2, got {list(self.fsq_levels)}")
+        if self.chunk_frames < 1 + c.temporal_factor:
+            raise ConfigError(f"chunk_frames must be at least 1 + temporal_factor = {1 + c.temporal_factor}")
+        if (self.chunk_frames - 1) % c.temporal_factor:
+            raise ConfigError(
+                f"chunk_frames - 1 ({self.chunk_frames - 1}) must be a multiple of compressor.temporal_factor "
+                f"({c.temporal_factor})"
+            )
+        if self.max_frames > self.chunk_frames and (self.max_frames - 1) % (self.chunk_frames - 1):
+            raise ConfigError(
+                f"max_frames ({self.max_frames}) must be 1 + n * {self.chunk_frames - 1} to be split into chunks"
+            )
+        cell = c.spatial_factor * self.patch_size
+        if self.resolution % cell:
+            raise ConfigError(
+                f"resolution {self.resolution} must be a multiple of spatial_factor * patch_size = {cell}"
+            )
+        for part in ("encoder", "decoder"):
+            dim, heads = getattr(self, f"{part}_dim"), getattr(self, f"{part}_heads")
+            if dim % heads:
+                raise ConfigError(f"{part}_dim {dim} is not divisible by {part}_heads {heads}")
+        if self.prediction not in ("v", "x"):
+            raise ConfigError(f"prediction must be 'v' or 'x', got {self.prediction!r}")
+        if self.guidance_mode not in ("cfg", "apg"):
+            raise ConfigError(f"guidance_mode must be 'cfg' or 'apg', got {self.guidance_mode!r}")
+        if not 1 <= self.repa_layer <= self.decoder_depth:
+            raise ConfigError(f"repa_layer must be in 1..decoder_depth ({self.decoder_depth}), got {self.repa_layer}")
+
+    # ------------------------------------------------------------------ derived sizes
+    @property
+    def vocab_size(self) -> int:
+        """Number of distinct token ids: the product of the FSQ levels (64,000 by default)."""
+        return math.prod(self.fsq_levels)
+
+    @property
+    def chunk_latent_frames(self) -> int:
+        """Latent frames of one chunk (5 for 17 frames and 4x temporal compression)."""
+        return 1 + (self.chunk_frames - 1) // self.compressor.temporal_factor
+
+    @property
+    def latent_size(self) -> int:
+        """Latent grid side h = w."""
+        return self.resolution // self.compressor.spatial_factor
+
+    @property
+    def num_patches(self) -> int:
+        """Patch tokens per latent frame."""
+        return (self.latent_size // self.patch_size) ** 2
+
+    @property
+    def patch_dim(self) -> int:
+        """Values per patch token: channels * patch_size**2."""
+        return self.compressor.channels * self.patch_size**2
+
+    def latent_frames(self, num_frames: int) -> int:
+        """Latent frames (= token rows) of a ``num_frames`` video: 1 + (T - 1) / temporal_factor."""
+        return 1 + (num_frames - 1) // self.compressor.temporal_factor
+
+    def supports_frames(self, num_frames: int) -> bool:
+        """True when a video of ``num_frames`` frames can be tokenized (1 + 4n in one chunk, else 1 + 16n)."""
+        tf = self.compressor.temporal_factor
+        if num_frames < 1 or num_frames > self.max_frames:
+            return False
+        if num_frames <= self.chunk_frames:
+            return (num_frames - 1) % tf == 0
+        return (num_frames - 1) % (self.chunk_frames - 1) == 0
+
+    def supports_latent_frames(self, latent_frames: int) -> bool:
+        """True when ``latent_frames`` token rows correspond to a supported video length."""
+        return self.supports_frames(1 + (latent_frames - 1) * self.compressor.temporal_factor) and latent_frames >= 1

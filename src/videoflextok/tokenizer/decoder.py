@@ -1,0 +1,88 @@
+"""Rectified-flow decoder: predicts the velocity of noised latent patches, conditioned in context on the
+(masked) register embeddings of the same and earlier latent frames.
+
+Sequence per chunk: ``[x_1, r_1, x_2, r_2, ...]`` (P noised patches then K registers per latent frame) under
+the time-block-causal mask, so the output for latent frame t never sees registers of later frames. The flow
+time is given per latent frame (a clean prefix frame has its own, near-zero time) and enters through
+adaLN-Zero, with separate modulation for patch tokens and register tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from videoflextok.nn.adaln import AdaLNBlock, AdaLNFinal
+from videoflextok.nn.masks import time_block_causal_mask
+from videoflextok.nn.posemb import TimestepEmbedder, learned_embedding
+from videoflextok.tokenizer.config import TokenizerConfig
+from videoflextok.tokenizer.nested_dropout import apply_nested_dropout
+
+
+class FlowDecoder(nn.Module):
+    """(x_s [B, T, N, patch_dim], s [B, T], registers [B, T, K, d]) -> v [B, T, N, patch_dim]."""
+
+    def __init__(self, cfg: TokenizerConfig) -> None:
+        super().__init__()
+        d, lc = cfg.decoder_dim, cfg.chunk_latent_frames
+        self.K = cfg.K
+        self.dim = d
+        self.patch_in = nn.Linear(cfg.patch_dim, d, bias=False)
+        self.pos_space = learned_embedding(cfg.num_patches, d)
+        self.pos_time = learned_embedding(lc, d)
+        self.code_in = nn.Linear(len(cfg.fsq_levels), d, bias=False)
+        self.reg_pos = learned_embedding(cfg.K, d)
+        self.reg_time = learned_embedding(lc, d)
+        self.mask_token = learned_embedding(d)  # replaces registers after k (nested dropout / keep_k)
+        self.null_registers = learned_embedding(cfg.K, d)  # unconditional registers for CFG / a clean prefix
+        self.time_embed = TimestepEmbedder(d)
+        self.blocks = nn.ModuleList(AdaLNBlock(d, cfg.decoder_heads, groups=2) for _ in range(cfg.decoder_depth))
+        self.final = AdaLNFinal(d, cfg.patch_dim)
+
+    def embed_registers(
+        self, codes: torch.Tensor, keep_k: torch.Tensor, null: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Register conditioning [B, T, K, d].
+
+        codes: [B, T, K, D] FSQ codes (entries after keep_k are ignored); keep_k: [B] int64;
+        null: optional bool [B, T], True where a frame's registers become the null registers.
+        """
+        b, t = codes.shape[:2]
+        regs = apply_nested_dropout(self.code_in(codes.to(self.code_in.weight.dtype)), keep_k, self.mask_token)
+        if null is not None:
+            regs = torch.where(null[:, :, None, None], self.null_registers.to(regs.dtype), regs)
+        return regs + self.reg_pos + self.reg_time[:t, None]
+
+    def null_conditioning(self, batch: int, frames: int) -> torch.Tensor:
+        """Registers of the unconditional branch: [B, T, K, d]."""
+        regs = self.null_registers + self.reg_pos + self.reg_time[:frames, None]
+        return regs.unsqueeze(0).expand(batch, -1, -1, -1)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        s: torch.Tensor,
+        registers: torch.Tensor,
+        return_layer: int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x: [B, T, N, patch_dim] noised patches; s: [B, T] flow time per frame; registers: [B, T, K, d].
+
+        With ``return_layer = l`` also returns the patch-token states after block l, [B, T, N, d] (for REPA).
+        """
+        b, t, n, _ = x.shape
+        k = registers.shape[2]
+        h = self.patch_in(x.to(self.patch_in.weight.dtype)) + self.pos_space + self.pos_time[:t, None]
+        seq = rearrange(torch.cat([h, registers.to(h.dtype)], dim=2), "b t n d -> b (t n) d")
+        c = self.time_embed(s)  # [B, T, d], one conditioning vector per latent frame
+        mask = time_block_causal_mask(t, n, k, x.device)
+        hidden = None
+        for i, block in enumerate(self.blocks):
+            seq = block(seq, c, (n, k), mask=mask)
+            if return_layer == i + 1:
+                hidden = rearrange(seq, "b (t n) d -> b t n d", t=t)[:, :, :n]
+        patches = rearrange(seq, "b (t n) d -> b t n d", t=t)[:, :, :n]
+        v = self.final(patches, c)
+        if return_layer is not None:
+            return v, hidden
+        return v

@@ -1,0 +1,65 @@
+"""Register encoder: latent patches + K registers per latent frame -> a time-block-causal-last transformer
+-> registers projected to FSQ codes and ids.
+
+Sequence per chunk: ``[p_1, r_1, p_2, r_2, ...]`` (P patches then K registers per latent frame), see
+:func:`videoflextok.nn.masks.time_block_causal_last_mask`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from videoflextok.nn.blocks import Transformer
+from videoflextok.nn.masks import time_block_causal_last_mask
+from videoflextok.nn.posemb import learned_embedding
+from videoflextok.tokenizer.config import TokenizerConfig
+from videoflextok.tokenizer.fsq import FSQ
+
+
+class RegisterEncoder(nn.Module):
+    """patches [B, T, N, patch_dim] -> (codes [B, T, K, D] fp32, ids [B, T, K] int64), T <= chunk latent frames."""
+
+    def __init__(self, cfg: TokenizerConfig) -> None:
+        super().__init__()
+        d, lc = cfg.encoder_dim, cfg.chunk_latent_frames
+        self.K = cfg.K
+        self.patch_embed = nn.Linear(cfg.patch_dim, d, bias=False)
+        self.pos_space = learned_embedding(cfg.num_patches, d)
+        self.pos_time = learned_embedding(lc, d)
+        self.registers = learned_embedding(lc, cfg.K, d)  # [T_max, K, d]
+        self.transformer = Transformer(d, cfg.encoder_depth, cfg.encoder_heads)
+        self.fsq = FSQ(cfg.fsq_levels)
+        self.to_code = nn.Linear(d, self.fsq.dim, bias=False)
+
+    def initial_registers(self, batch: int, frames: int) -> torch.Tensor:
+        """The learned register inputs for ``frames`` latent frames: [B, T, K, d]."""
+        regs = self.registers[:frames] + self.pos_time[:frames, None]
+        return regs.unsqueeze(0).expand(batch, -1, -1, -1)
+
+    def features(self, patches: torch.Tensor, registers: torch.Tensor | None = None) -> torch.Tensor:
+        """patches: [B, T, N, patch_dim]; registers: optional override of the register inputs [B, T, K, d].
+
+        Returns the register outputs of the transformer, [B, T, K, d].
+        """
+        b, t, n, _ = patches.shape
+        x = self.patch_embed(patches) + self.pos_space + self.pos_time[:t, None]
+        if registers is None:
+            registers = self.initial_registers(b, t)
+        seq = rearrange(torch.cat([x, registers.to(x.dtype)], dim=2), "b t n d -> b (t n) d")
+        mask = time_block_causal_last_mask(t, n, self.K, seq.device)
+        out = rearrange(self.transformer(seq, mask=mask), "b (t n) d -> b t n d", t=t)
+        return out[:, :, n:]
+
+    def quantize(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """features [B, T, K, d] -> (codes [B, T, K, D], ids [B, T, K]); projection and FSQ in fp32."""
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            z = F.linear(features.float(), self.to_code.weight.float())
+            return self.fsq(z)
+
+    def forward(
+        self, patches: torch.Tensor, registers: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.quantize(self.features(patches, registers))
