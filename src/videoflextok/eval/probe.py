@@ -1,0 +1,230 @@
+"""A small video probe for the `shapes` dataset: which colored objects are present, and each one's shape and motion.
+
+Within a `shapes` clip the objects have distinct colors (and distinct shapes), and the backgrounds are gray, so
+the probe has one slot per palette color. A fixed front end turns the video into one soft mask per color
+(a Gaussian of the RGB distance to that palette color); one shared network then reads each mask video and
+predicts whether an object of that color is present and, if so, its shape, direction of motion and change
+(none / grows / shrinks / rotates). It is trained on clean rendered clips (`probe_train.train_probe`) and gives:
+
+- the class score of videos with class labels (label = shape * 8 + direction of the primary object): the
+  fraction of videos where the probe finds that shape moving in that direction;
+- the caption score of videos with captions: for each object named in a caption, its shape, color and direction
+  (optionally also its change: "none" when the caption names none), the fraction the probe finds, averaged over
+  videos. This is our counterpart of the ViCLIP text-video score on `shapes`.
+
+Input: `video [B, 3, T, H, W]` in [-1, 1], any T >= 2 and size (resampled to 9 frames at 64x64).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from videoflextok.data.shapes import CHANGES, COLOR_NAMES, COLORS, DIRECTIONS, SHAPES, ShapesSample
+
+PROBE_FRAMES = 9  # frames the probe looks at (uniformly spaced over the clip)
+PROBE_SIZE = 64  # frame size the probe looks at
+ATTRIBUTES = {"shape": SHAPES, "direction": DIRECTIONS, "change": CHANGES}  # per-slot categorical heads
+SLOTS = COLOR_NAMES  # one slot per palette color
+# caption attributes scored by default besides the shape; "change" is opt-in (held-out accuracy 83%, see README)
+CAPTION_ATTRIBUTES = ("color", "direction")
+
+
+@dataclass
+class ProbeConfig:
+    """Size of the probe network."""
+
+    width: int = 8  # channels of the first stage (doubled at each of the next two stages)
+    frames: int = PROBE_FRAMES  # frames sampled from each clip
+    size: int = PROBE_SIZE  # frames are resized to size x size
+    color_sigma: float = 0.12  # width of the color masks (RGB distance on the [0, 1] scale)
+
+
+def resample_video(video: torch.Tensor, frames: int = PROBE_FRAMES, size: int = PROBE_SIZE) -> torch.Tensor:
+    """video: [B, 3, T, H, W] -> [B, 3, frames, size, size] (uniform frame indices, bilinear resize)."""
+    t = video.shape[2]
+    idx = torch.linspace(0, t - 1, frames, device=video.device).round().long()
+    x = video[:, :, idx].float()
+    if x.shape[-2:] != (size, size):
+        b = x.shape[0]
+        x = rearrange(x, "b c t h w -> (b t) c h w")
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        x = rearrange(x, "(b t) c h w -> b c t h w", b=b)
+    return x
+
+
+def color_masks(video: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Soft mask of each palette color. video: [B, 3, T, H, W] in [-1, 1] -> [B, 6, T, H, W] in [0, 1]."""
+    palette = torch.tensor([COLORS[c] for c in SLOTS], dtype=video.dtype, device=video.device)  # [6, 3]
+    rgb = (video + 1) / 2
+    dist2 = ((rgb[:, None] - palette[None, :, :, None, None, None]) ** 2).sum(dim=2)  # [B, 6, T, H, W]
+    return torch.exp(-dist2 / (2 * sigma**2))
+
+
+def mask_trajectory(masks: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Area and centroid of a mask over time. masks: [N, 1, T, H, W] in [0, 1] -> [N, 3T + 3]:
+    area (x10) per frame, centroid x and y per frame (in [-1, 1]), then the last-minus-first centroid
+    displacement and log area ratio. These make direction and growth easy to read; shape and rotation are left
+    to the convolutions."""
+    n, _, t, h, w = masks.shape
+    m = masks[:, 0]
+    mass = m.sum(dim=(2, 3))  # [N, T]
+    ys = torch.linspace(-1, 1, h, device=m.device, dtype=m.dtype)
+    xs = torch.linspace(-1, 1, w, device=m.device, dtype=m.dtype)
+    cx = (m.sum(dim=2) * xs).sum(-1) / (mass + eps)
+    cy = (m.sum(dim=3) * ys).sum(-1) / (mass + eps)
+    area = mass / (h * w)
+    growth = torch.log((area[:, -1] + eps) / (area[:, 0] + eps))
+    shift = torch.stack([cx[:, -1] - cx[:, 0], cy[:, -1] - cy[:, 0], growth], dim=1)
+    return torch.cat([area * 10, cx, cy, shift], dim=1)
+
+
+def _block(cin: int, cout: int, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> nn.Sequential:
+    pad = tuple(k // 2 for k in kernel)
+    return nn.Sequential(nn.Conv3d(cin, cout, kernel, stride, pad), nn.GroupNorm(8, cout), nn.GELU())
+
+
+class ShapesProbe(nn.Module):
+    """Color masks, then a shared network per mask: per-frame 2D stages (64 -> 8 pixels), space-time stages,
+    pooling and heads.
+
+    forward(video [B, 3, T, H, W] in [-1, 1]) -> {"present": [B, 6], "shape": [B, 6, 4],
+    "direction": [B, 6, 8], "change": [B, 6, 4]} logits, slot i = color SLOTS[i].
+    """
+
+    def __init__(self, config: ProbeConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ProbeConfig()
+        w = self.config.width
+        self.spatial = nn.Sequential(  # per frame: 64 -> 32 -> 16 -> 8
+            _block(3, w, (1, 3, 3), (1, 2, 2)),  # mask + 2 coordinate channels
+            _block(w, 2 * w, (1, 3, 3), (1, 2, 2)),
+            _block(2 * w, 4 * w, (1, 3, 3), (1, 2, 2)),
+        )
+        self.temporal = nn.Sequential(  # space-time at 8x8, time halved once
+            _block(4 * w, 4 * w, (3, 3, 3), (1, 1, 1)),
+            _block(4 * w, 4 * w, (3, 3, 3), (2, 1, 1)),
+        )
+        self.head_sizes = {"present": 1, **{k: len(v) for k, v in ATTRIBUTES.items()}}
+        n_traj = 3 * self.config.frames + 3
+        self.head = nn.Sequential(
+            nn.Linear(8 * w + n_traj, 128), nn.GELU(), nn.Linear(128, sum(self.head_sizes.values()))
+        )
+
+    def forward(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = resample_video(video, self.config.frames, self.config.size)
+        b, _, t, h, w = x.shape
+        masks = rearrange(color_masks(x, self.config.color_sigma), "b k t h w -> (b k) 1 t h w")
+        ys = torch.linspace(-1, 1, h, device=x.device).view(1, 1, 1, h, 1).expand(masks.shape[0], 1, t, h, w)
+        xs = torch.linspace(-1, 1, w, device=x.device).view(1, 1, 1, 1, w).expand(masks.shape[0], 1, t, h, w)
+        y = self.temporal(self.spatial(torch.cat([masks, ys, xs], dim=1)))
+        pooled = torch.cat([y.mean(dim=(2, 3, 4)), y.amax(dim=(2, 3, 4)), mask_trajectory(masks)], dim=1)
+        out = rearrange(self.head(pooled), "(b k) n -> b k n", b=b)
+        logits = dict(zip(self.head_sizes, out.split(list(self.head_sizes.values()), dim=-1)))
+        logits["present"] = logits["present"].squeeze(-1)
+        return logits
+
+    @torch.no_grad()
+    def describe(self, video: torch.Tensor) -> list[dict[str, dict[str, str]]]:
+        """Per video, the objects found, keyed by shape: [{"star": {"color": "red", "direction": "up",
+        "change": "none"}, ...}, ...] (if two slots claim one shape, the more confident one is kept)."""
+        logits = self(video)
+        found = []
+        for i in range(video.shape[0]):
+            objects: dict[str, dict[str, str]] = {}
+            order = logits["present"][i].argsort(descending=True).tolist()
+            for k in order:
+                if logits["present"][i, k] <= 0:
+                    break
+                attrs = {key: names[int(logits[key][i, k].argmax())] for key, names in ATTRIBUTES.items()}
+                shape = attrs.pop("shape")
+                objects.setdefault(shape, {"color": SLOTS[k], **attrs})
+            found.append(objects)
+        return found
+
+
+def probe_targets(samples: list[ShapesSample]) -> dict[str, torch.Tensor]:
+    """Ground truth of clips for the probe: "present" [B, 6] float, "shape"/"direction"/"change" [B, 6] long
+    (-100, the ignore index, where no object has that color)."""
+    n = len(samples)
+    out = {"present": torch.zeros(n, len(SLOTS))}
+    out.update({k: torch.full((n, len(SLOTS)), -100, dtype=torch.long) for k in ATTRIBUTES})
+    for i, sample in enumerate(samples):
+        for obj in sample.objects:
+            k = SLOTS.index(obj.color)
+            out["present"][i, k] = 1.0
+            for key, names in ATTRIBUTES.items():
+                out[key][i, k] = names.index(getattr(obj, key))
+    return out
+
+
+def probe_loss(logits: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Binary cross-entropy on presence plus cross-entropy of each attribute on the present slots."""
+    loss = F.binary_cross_entropy_with_logits(logits["present"], targets["present"])
+    for key in ATTRIBUTES:
+        loss = loss + F.cross_entropy(logits[key].flatten(0, 1), targets[key].flatten(), ignore_index=-100)
+    return loss
+
+
+_CAPTION_OBJECT = re.compile(
+    rf"\ban? ({'|'.join(COLOR_NAMES)}) ({'|'.join(SHAPES)}) moves ({'|'.join(DIRECTIONS)})"
+    rf"(?: and ({'|'.join(c for c in CHANGES if c != 'none')}))?(?=\s|$)"
+)
+
+
+def parse_caption(caption: str) -> list[dict[str, str]]:
+    """Objects named in a `shapes` caption: [{"shape", "color", "direction", "change"}, ...] (empty if none)."""
+    return [
+        {"color": m[1], "shape": m[2], "direction": m[3], "change": m[4] or "none"}
+        for m in _CAPTION_OBJECT.finditer(caption)
+    ]
+
+
+def caption_score(
+    found: list[dict[str, dict[str, str]]],
+    captions: list[str],
+    attributes: tuple[str, ...] = CAPTION_ATTRIBUTES,
+) -> float:
+    """Mean over videos of the fraction of caption attributes the probe found.
+
+    Per object named in a caption: its shape (found when the probe sees that shape) plus `attributes` of it
+    (default color and direction, the ones the probe reads reliably; add "change" to score growth/rotation too).
+    found: `ShapesProbe.describe` output; videos whose caption names no object are skipped.
+    """
+    unknown = set(attributes) - {"color", "direction", "change"}
+    if unknown:
+        raise ValueError(f"Unknown caption attributes {sorted(unknown)}; use color, direction, change.")
+    scores = []
+    for objects, caption in zip(found, captions, strict=True):
+        wanted = parse_caption(caption)
+        if not wanted:
+            continue
+        hits = 0
+        for obj in wanted:
+            seen = objects.get(obj["shape"])
+            if seen is not None:
+                hits += 1 + sum(seen[k] == obj[k] for k in attributes)
+        scores.append(hits / ((1 + len(attributes)) * len(wanted)))
+    if not scores:
+        raise ValueError("No caption names a shapes object; the caption score is undefined.")
+    return sum(scores) / len(scores)
+
+
+def class_score(found: list[dict[str, dict[str, str]]], labels: list[int] | torch.Tensor) -> float:
+    """Fraction of videos where the probe finds the label's shape moving in the label's direction.
+
+    label = SHAPES.index(shape) * 8 + DIRECTIONS.index(direction) (the `shapes` class labels).
+    """
+    labels = [int(x) for x in labels]
+    if len(labels) != len(found) or not labels:
+        raise ValueError(f"Need one label per video, got {len(labels)} labels for {len(found)} videos.")
+    hits = 0
+    for objects, label in zip(found, labels):
+        shape, direction = SHAPES[label // len(DIRECTIONS)], DIRECTIONS[label % len(DIRECTIONS)]
+        hits += shape in objects and objects[shape]["direction"] == direction
+    return hits / len(labels)

@@ -1,0 +1,143 @@
+"""Training, evaluation and caching of the `shapes` probe (`videoflextok.eval.probe.ShapesProbe`).
+
+Clips are rendered on the fly from `ShapesDataset(split="all")` (every shape/color pair; the probe is an
+evaluator and must know them all); held-out clips come from a different seed. The trained probe is cached as
+safetensors (`<cache>/shapes-probe-<hash>.safetensors`, written atomically) so evaluations train it only once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from videoflextok.data.shapes import ShapesDataset
+from videoflextok.eval.i3d_weights import default_cache_dir
+from videoflextok.eval.probe import ATTRIBUTES, SLOTS, ProbeConfig, ShapesProbe, probe_loss, probe_targets
+
+
+@dataclass
+class ProbeTrainConfig:
+    """How the probe is trained on clean `shapes` clips."""
+
+    probe: ProbeConfig = field(default_factory=ProbeConfig)  # the network
+    resolution: int = 64  # rendered clip size
+    num_frames: int = 9  # rendered clip length (9 frames = every other frame of a 17-frame clip)
+    steps: int = 1200  # optimizer steps
+    batch_size: int = 32  # clips per step
+    lr: float = 2e-3  # AdamW peak learning rate (cosine decay to 0, 50 warm-up steps)
+    weight_decay: float = 0.01  # AdamW weight decay
+    seed: int = 0  # seed of the training clips and the initialisation
+    eval_seed: int = 12345  # seed of the held-out clips
+    eval_clips: int = 512  # number of held-out clips
+
+    def key(self) -> str:
+        """Short hash of the training fields (not the eval ones): the cache file name of the trained probe."""
+        fields = {k: v for k, v in asdict(self).items() if not k.startswith("eval_")}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _batch(dataset: ShapesDataset, indices: list[int]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    videos = torch.stack([dataset[i]["video"] for i in indices])
+    return videos, probe_targets([dataset.sample(i) for i in indices])
+
+
+def train_probe(cfg: ProbeTrainConfig | None = None, progress: bool = True) -> ShapesProbe:
+    """Train a probe from scratch on `cfg.steps * cfg.batch_size` fresh clips; returns it in eval mode."""
+    cfg = cfg or ProbeTrainConfig()
+    torch.manual_seed(cfg.seed)
+    probe = ShapesProbe(cfg.probe)
+    data = ShapesDataset(cfg.resolution, cfg.num_frames, cfg.steps * cfg.batch_size, cfg.seed, split="all")
+    opt = torch.optim.AdamW(probe.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warmup = min(50, cfg.steps // 10 + 1)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + torch.cos(torch.tensor(s / cfg.steps * torch.pi)).item())
+    )
+    probe.train()
+    bar = tqdm(range(cfg.steps), desc="probe", disable=not progress)
+    for step in bar:
+        videos, targets = _batch(data, list(range(step * cfg.batch_size, (step + 1) * cfg.batch_size)))
+        loss = probe_loss(probe(videos), targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return probe.eval()
+
+
+@torch.no_grad()
+def evaluate_probe(probe: ShapesProbe, cfg: ProbeTrainConfig | None = None, batch_size: int = 64) -> dict[str, float]:
+    """Held-out accuracy: "present" (all 6 presence bits right), "shape"/"direction"/"change" (over objects),
+    "object" (an object found with every attribute right), "class" (primary object found with the right shape and
+    direction), "clip" (everything right)."""
+    cfg = cfg or ProbeTrainConfig()
+    data = ShapesDataset(cfg.resolution, cfg.num_frames, cfg.eval_clips, cfg.eval_seed, split="all")
+    probe.eval()
+    counts = {k: 0 for k in ("present", *ATTRIBUTES, "object", "class", "clip")}
+    objects = 0
+    for start in range(0, len(data), batch_size):
+        idx = list(range(start, min(start + batch_size, len(data))))
+        videos, targets = _batch(data, idx)
+        logits = probe(videos)
+        present_ok = ((logits["present"] > 0).float() == targets["present"]).all(dim=1)
+        counts["present"] += int(present_ok.sum())
+        mask = targets["present"].bool()
+        objects += int(mask.sum())
+        right = {k: logits[k].argmax(-1) == targets[k] for k in ATTRIBUTES}
+        obj_ok = (logits["present"] > 0) & right["shape"] & right["direction"] & right["change"]
+        for k in ATTRIBUTES:
+            counts[k] += int(right[k][mask].sum())
+        counts["object"] += int(obj_ok[mask].sum())
+        counts["clip"] += int((present_ok & (obj_ok | ~mask).all(dim=1)).sum())
+        for i, j in enumerate(idx):
+            primary = data.sample(j).objects[0]
+            k = SLOTS.index(primary.color)
+            counts["class"] += bool(logits["present"][i, k] > 0 and right["shape"][i, k] and right["direction"][i, k])
+    clips = len(data)
+    return {
+        "present": counts["present"] / clips,
+        **{k: counts[k] / objects for k in (*ATTRIBUTES, "object")},
+        "class": counts["class"] / clips,
+        "clip": counts["clip"] / clips,
+    }
+
+
+def _atomic_save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=metadata)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_or_train_probe(
+    cfg: ProbeTrainConfig | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True
+) -> ShapesProbe:
+    """The trained probe for `cfg`: read from the cache, or trained once and cached."""
+    cfg = cfg or ProbeTrainConfig()
+    path = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"shapes-probe-{cfg.key()}.safetensors"
+    probe = ShapesProbe(cfg.probe)
+    if path.is_file():
+        try:
+            probe.load_state_dict(load_file(str(path)), strict=True)
+            return probe.eval()
+        except Exception:  # a damaged cache is derived data: retrain below
+            pass
+    probe = train_probe(cfg, progress=progress)
+    state = {k: v.detach().contiguous() for k, v in probe.state_dict().items()}
+    _atomic_save(state, path, {"config": json.dumps(asdict(cfg), sort_keys=True), "format": "v1"})
+    return probe
