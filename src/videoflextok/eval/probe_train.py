@@ -3,6 +3,11 @@
 Clips are rendered on the fly from `ShapesDataset(split="all")` (every shape/color pair; the probe is an
 evaluator and must know them all); held-out clips come from a different seed. The trained probe is cached as
 safetensors (`<cache>/shapes-probe-<hash>.safetensors`, written atomically) so evaluations train it only once.
+
+The probe trained with the default `ProbeTrainConfig` (64x64 clips of 9 frames; held-out accuracy in the README)
+ships with the package as `eval/weights/shapes_probe.safetensors`; `load_or_train_probe()` reads it directly, so
+a fresh machine never retrains it. It was trained at 64x64 and 9 frames: other clips are resampled to that
+(uniformly spaced frames, bilinear resize; see `probe.resample_video`).
 """
 
 from __future__ import annotations
@@ -15,12 +20,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from videoflextok.config import from_dict
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.eval.i3d_weights import default_cache_dir
 from videoflextok.eval.probe import ATTRIBUTES, SLOTS, ProbeConfig, ShapesProbe, probe_loss, probe_targets
+
+SHIPPED_PROBE = Path(__file__).parent / "weights" / "shapes_probe.safetensors"  # default-config probe
 
 
 @dataclass
@@ -124,13 +133,30 @@ def _atomic_save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str,
         raise
 
 
+def shipped_probe_key() -> str | None:
+    """`ProbeTrainConfig.key()` of the probe shipped as package data (None when the file is missing or has no
+    readable training config)."""
+    if not SHIPPED_PROBE.is_file():
+        return None
+    try:
+        with safe_open(str(SHIPPED_PROBE), "pt") as fh:
+            meta = json.loads((fh.metadata() or {})["config"])
+        return from_dict(ProbeTrainConfig, meta).key()
+    except Exception:  # a damaged package file: fall back to the cache / training
+        return None
+
+
 def load_or_train_probe(
     cfg: ProbeTrainConfig | None = None, cache_dir: str | os.PathLike | None = None, progress: bool = True
 ) -> ShapesProbe:
-    """The trained probe for `cfg`: read from the cache, or trained once and cached."""
+    """The trained probe for `cfg`: the shipped probe when `cfg` has its training settings (the defaults), else
+    read from the cache, or trained once and cached."""
     cfg = cfg or ProbeTrainConfig()
     path = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"shapes-probe-{cfg.key()}.safetensors"
     probe = ShapesProbe(cfg.probe)
+    if shipped_probe_key() == cfg.key():  # the default settings: the probe shipped with the package
+        probe.load_state_dict(load_file(str(SHIPPED_PROBE)), strict=True)
+        return probe.eval()
     if path.is_file():
         try:
             probe.load_state_dict(load_file(str(path)), strict=True)

@@ -1,0 +1,247 @@
+"""Reconstruction evaluation of a tokenizer: metrics of `detokenize(tokenize(video), keep_k=k)` per token budget k.
+
+For each budget k (tokens per latent frame) and `num` clips of a dataset: MAE, MSE, PSNR, SSIM (per frame, averaged
+over frames and clips), rFVD (Kinetics-400 I3D logits; needs >= 16 frames per clip and >= 2 clips, else it is
+skipped with the reason recorded) and, on `shapes`, the probe's class score of the reconstructions (and of the
+originals, the ceiling). Every clip is tokenized once; each budget decodes the same tokens with its own seeded
+noise, so a run is reproducible from (seed, batch size).
+
+`evaluate_reconstruction(...) -> dict` (the content of `reconstruction.json`); `plot_reconstruction(result, path)`
+draws one panel per metric against tokens per frame.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from videoflextok.data.config import DataConfig
+from videoflextok.data.loader import build_dataset
+from videoflextok.errors import ConfigError, VideoFlexTokError
+from videoflextok.eval.fvd import FVD_FRAMES, FeatureStats, frechet_distance_from_stats, i3d_features
+from videoflextok.eval.metrics import mae, mse, psnr, ssim
+from videoflextok.eval.probe import ShapesProbe, class_score
+from videoflextok.eval.probe_train import load_or_train_probe
+from videoflextok.tokenizer.model import VideoFlexTok
+
+PIXEL_METRICS = ("mae", "mse", "psnr", "ssim")  # per-frame metrics, averaged over frames and clips
+PLOT_METRICS = (*PIXEL_METRICS, "rfvd", "class_score")  # panels of the plot (when present)
+
+
+@dataclass
+class ReconstructionEvalConfig:
+    """What `evaluate_reconstruction` measures."""
+
+    dataset: str = "shapes"  # shapes | pans | folder | manifest
+    path: str | None = None  # folder of videos or manifest file (folder / manifest datasets)
+    split: str = "heldout"  # train | heldout | all (synthetic datasets)
+    num: int = 16  # clips evaluated
+    tokens: tuple[int, ...] | None = None  # token budgets k; None = powers of two up to the tokenizer's K
+    num_frames: int | None = None  # frames per clip (None = the tokenizer's chunk)
+    batch_size: int = 8  # clips per tokenize/detokenize call
+    steps: int | None = None  # flow decoder Euler steps (None = the tokenizer's default)
+    guidance: float | None = None  # flow decoder guidance scale (None = the tokenizer's default)
+    seed: int = 0  # dataset seed and decoder noise seed
+    fvd: bool = True  # compute rFVD with the Kinetics-400 I3D
+
+
+def default_budgets(K: int) -> tuple[int, ...]:
+    """Powers of two up to K, plus K itself: K=32 -> (1, 2, 4, 8, 16, 32); K=6 -> (1, 2, 4, 6)."""
+    out = [1 << i for i in range(K.bit_length()) if (1 << i) <= K]
+    return tuple(out if out[-1] == K else [*out, K])
+
+
+def parse_budgets(text: str) -> tuple[int, ...]:
+    """'1,2,4' -> (1, 2, 4): positive, strictly increasing integers (ConfigError otherwise)."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--tokens must be comma-separated integers like 1,2,4, got '{text}'") from None
+    if any(v < 1 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
+        raise ConfigError(f"--tokens must be positive and increasing, got '{text}'")
+    return values
+
+
+def check_budgets(budgets: tuple[int, ...], K: int) -> None:
+    """Raise ConfigError when a budget exceeds the tokenizer's K."""
+    if budgets and budgets[-1] > K:
+        raise ConfigError(f"--tokens asks for {budgets[-1]} tokens per frame but the tokenizer has only K={K}")
+
+
+def decode_seed(seed: int, batch: int, k: int) -> int:
+    """Seed of the decoder noise of batch `batch` (clips batch * batch_size ...) decoded with k tokens per frame."""
+    return seed * 1_000_003 + batch * 1009 + k
+
+
+def load_i3d_or_reason(device: torch.device) -> tuple[torch.nn.Module | None, str | None]:
+    """The I3D on `device`, or (None, reason) when its weights are not installed."""
+    from videoflextok.eval.i3d import I3D
+
+    try:
+        return I3D().eval().to(device), None
+    except VideoFlexTokError as exc:
+        return None, str(exc)
+
+
+class _Running:
+    """Sums of per-frame metrics, probe hits and I3D features for one token budget."""
+
+    def __init__(self) -> None:
+        self.sums = dict.fromkeys(PIXEL_METRICS, 0.0)
+        self.frames = 0
+        self.hits = 0.0
+        self.feats: list[np.ndarray] = []
+
+    def add(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        for name, fn in zip(PIXEL_METRICS, (mae, mse, psnr, ssim)):
+            self.sums[name] += float(fn(pred, target).sum())
+        self.frames += pred.shape[0] * pred.shape[2]
+
+    def means(self) -> dict[str, float]:
+        return {k: v / self.frames for k, v in self.sums.items()}
+
+
+@torch.no_grad()
+def evaluate_reconstruction(
+    tokenizer: VideoFlexTok,
+    cfg: ReconstructionEvalConfig,
+    probe: ShapesProbe | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Reconstruct `cfg.num` clips at every budget in `cfg.tokens` and measure them (see the module docstring).
+
+    probe: the `shapes` probe (default: the shipped one, loaded when the dataset is `shapes`).
+    Returns {"config", "tokenizer", "rows": [{"tokens_per_frame", "mae", "mse", "psnr", "ssim", "rfvd",
+    "class_score"}, ...], "rfvd_skipped", "class_score_original", ...}.
+    """
+    tcfg = tokenizer.config
+    budgets = tuple(cfg.tokens) if cfg.tokens else default_budgets(tcfg.K)
+    check_budgets(budgets, tcfg.K)
+    if cfg.num < 1 or cfg.batch_size < 1:
+        raise ConfigError(f"--num and --batch-size must be at least 1, got {cfg.num} and {cfg.batch_size}")
+    frames = cfg.num_frames or tcfg.chunk_frames
+    if not tcfg.supports_frames(frames):
+        raise ConfigError(f"this tokenizer cannot take {frames}-frame clips; use 1 + 4n up to {tcfg.chunk_frames} "
+                          f"or 1 + 16n up to {tcfg.max_frames}")
+    data = build_dataset(DataConfig(dataset=cfg.dataset, resolution=tcfg.resolution, num_frames=frames,
+                                    path=cfg.path, seed=cfg.seed, split=cfg.split, length=cfg.num,
+                                    random_start=False))
+    num = min(cfg.num, len(data))
+    device = tokenizer.device
+
+    i3d, fvd_skipped = None, None
+    if not cfg.fvd:
+        fvd_skipped = "disabled with --no-fvd"
+    elif frames < FVD_FRAMES:
+        fvd_skipped = f"rFVD needs clips of at least {FVD_FRAMES} frames (the I3D protocol), these have {frames}"
+    elif num < 2:
+        fvd_skipped = "rFVD needs at least 2 clips"
+    else:
+        i3d, fvd_skipped = load_i3d_or_reason(device)
+    probe_skipped = None
+    if cfg.dataset != "shapes":
+        probe_skipped = f"the probe only reads 'shapes' clips, not '{cfg.dataset}'"
+    elif frames < 2:
+        probe_skipped = "the probe needs at least 2 frames to see motion"
+    if probe_skipped is None:
+        probe = (probe or load_or_train_probe(progress=progress)).to(device).eval()
+    else:
+        probe = None
+
+    runs = {k: _Running() for k in budgets}
+    original = _Running()
+    starts = range(0, num, cfg.batch_size)
+    bar = tqdm(total=num * len(budgets), desc="reconstruct", unit="clip", disable=not progress)
+    for b, start in enumerate(starts):
+        items = [data[i] for i in range(start, min(start + cfg.batch_size, num))]
+        video = torch.stack([item["video"] for item in items]).to(device)
+        labels = [int(item.get("label", -1)) for item in items]
+        tokens = tokenizer.tokenize(video)
+        if i3d is not None:
+            original.feats.append(i3d_features(video, i3d, progress=False))
+        if probe is not None:
+            original.hits += class_score(probe.describe(video), labels) * len(items)
+        for k in budgets:
+            gen = torch.Generator(device=device).manual_seed(decode_seed(cfg.seed, b, k))
+            recon = tokenizer.detokenize(tokens, keep_k=k, steps=cfg.steps, guidance=cfg.guidance, generator=gen)
+            recon = recon.clamp(-1, 1)
+            runs[k].add(recon, video)
+            if i3d is not None:
+                runs[k].feats.append(i3d_features(recon, i3d, progress=False))
+            if probe is not None:
+                runs[k].hits += class_score(probe.describe(recon), labels) * len(items)
+            bar.update(len(items))
+    bar.close()
+
+    real_stats = FeatureStats.from_features(np.concatenate(original.feats)) if i3d is not None else None
+    rows = []
+    for k in budgets:
+        row: dict[str, Any] = {"tokens_per_frame": k, **runs[k].means()}
+        row["rfvd"] = (frechet_distance_from_stats(FeatureStats.from_features(np.concatenate(runs[k].feats)),
+                                                   real_stats) if real_stats is not None else None)
+        row["class_score"] = runs[k].hits / num if probe is not None else None
+        rows.append(row)
+    return {
+        "config": {**asdict(cfg), "tokens": list(budgets), "num": num, "num_frames": frames},
+        "tokenizer": {"K": tcfg.K, "resolution": tcfg.resolution, "chunk_frames": tcfg.chunk_frames,
+                      "latent_frames": tcfg.latent_frames(frames)},
+        "rows": rows,
+        "rfvd_skipped": fvd_skipped,
+        "class_score_original": original.hits / num if probe is not None else None,
+        "class_score_skipped": probe_skipped,
+        "probe_input": None if probe is None else {"frames": probe.config.frames, "size": probe.config.size,
+                                                   "clip_frames": frames, "clip_size": tcfg.resolution},
+    }
+
+
+def plot_reconstruction(result: dict[str, Any], path: str | os.PathLike) -> Path:
+    """One panel per metric (MAE, MSE, PSNR, SSIM, rFVD, class score when measured) against tokens per frame
+    (log2 axis); the originals' class score as a dashed line. Written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    ks = [r["tokens_per_frame"] for r in rows]
+    names = [m for m in PLOT_METRICS if any(r.get(m) is not None for r in rows)]
+    labels = {"mae": "MAE", "mse": "MSE", "psnr": "PSNR (dB)", "ssim": "SSIM", "rfvd": "rFVD",
+              "class_score": "class score"}
+    cols = min(3, len(names))
+    nrows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.2 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        ax.plot(ks, [r[name] for r in rows], marker="o")
+        if name == "class_score" and result.get("class_score_original") is not None:
+            ax.axhline(result["class_score_original"], ls="--", color="gray", label="originals")
+            ax.legend(fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("tokens per frame")
+        ax.set_title(labels[name])
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=100)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path
