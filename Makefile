@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # torch is pinned in the same pip command as everything that depends on it (a CPU wheel here).
-PIP_INSTALL := $(VENV)/bin/pip install --disable-pip-version-check -q torch==2.13.0 -e ".[dev]"
+PIP_INSTALL := $(VENV)/bin/pip install --disable-pip-version-check -q torch==2.13.0 -e ".[dev,text,perceptual]"
 
 .PHONY: venv test test-slow test-all lint
 

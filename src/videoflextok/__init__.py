@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _LAZY = {
     "VideoFlexTok": "videoflextok.tokenizer.model",
+    "VideoVAE": "videoflextok.vae.model",
+    "VideoGenerator": "videoflextok.generator.model",
 }
 
 __all__ = ["__version__", *_LAZY]

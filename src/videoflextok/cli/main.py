@@ -15,6 +15,13 @@ from videoflextok.errors import VideoFlexTokError
 
 # Command-group modules under videoflextok.cli, in the order they appear in --help.
 COMMAND_MODULES: list[str] = [
+    "info",
+    "data",
+    "train",
+    "cache_latents",
+    "pretokenize",
+    "generate",
+    "eval",
 ]
 
 
