@@ -25,14 +25,14 @@ from pathlib import Path
 
 import torch
 
-from videoflextok.config import from_dict, load_yaml, merge, parse_overrides, preset_path, to_dict
 from videoflextok.errors import ConfigError, DataError
 from videoflextok.generator.config import GeneratorConfig
 from videoflextok.generator.model import VideoGenerator
 from videoflextok.generator.token_shards import TokenShardDataset
 from videoflextok.train.checkpoint import latest_checkpoint
 from videoflextok.train.config import TrainConfig
-from videoflextok.train.tokenizer_task import RUN_CONFIG_FILE
+from videoflextok.train.launch import launch
+from videoflextok.train.launch import load_run_config as _load_run_config
 
 
 @dataclass
@@ -60,16 +60,9 @@ def load_run_config(
 ) -> GeneratorRunConfig:
     """``run_dir/run_config.yaml`` when resuming, else the YAML ``config_file``, else preset ``preset`` (default
     tiny-c2v); then the dotted overrides (``model.depth=2 train.steps=400 data.tokens=runs/tokens``)."""
-    saved = run_dir / RUN_CONFIG_FILE if run_dir is not None else None
-    if saved is not None and saved.is_file():
-        base = load_yaml(saved)
-        if isinstance(base.get("train"), dict):
-            base["train"]["stop_at"] = 0  # a stop point belongs to one invocation, not to the run
-    elif config_file is not None:
-        base = load_yaml(config_file)
-    else:
-        base = load_yaml(preset_path("generator", preset or "tiny-c2v"))
-    return from_dict(GeneratorRunConfig, merge(base, parse_overrides(overrides)))
+    return _load_run_config(
+        GeneratorRunConfig, "generator", preset, overrides, run_dir, config_file, default_preset="tiny-c2v"
+    )
 
 
 def open_tokens(folder: str | None, model: GeneratorConfig, what: str = "--tokens") -> TokenShardDataset:
@@ -118,39 +111,24 @@ def validation_batch(data: TokenShardDataset, size: int) -> dict:
 
 def run(run_cfg: GeneratorRunConfig, out: Path, resume: bool = False, dist_info=None):
     """Train a generator into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
-    import yaml
-
-    from videoflextok.checkpoint import atomic_write_text
-    from videoflextok.train import distributed as D
-    from videoflextok.train.loop import Trainer
-
     if not resume and latest_checkpoint(out) is not None:  # before run_config.yaml would be overwritten
         raise ConfigError(f"run folder '{out}' already holds checkpoints; pass --resume or pick a new --out")
     train_set = open_tokens(run_cfg.data.tokens, run_cfg.model)  # fail before anything is written
     val_set = open_tokens(run_cfg.data.val_tokens, run_cfg.model, "data.val_tokens") if run_cfg.data.val_tokens \
         else train_set
-    info = dist_info or D.init_distributed(run_cfg.train.device)
-    try:
-        if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out / RUN_CONFIG_FILE, yaml.safe_dump(to_dict(run_cfg), sort_keys=False))
-        torch.manual_seed(run_cfg.train.seed)
-        model = VideoGenerator(run_cfg.model)
-        if info.is_main:
-            t, k = train_set.tokens.shape[1:]
-            print(f"generator ({run_cfg.model.conditioning}): {model.num_params() / 1e6:.2f}M parameters; "
-                  f"{len(train_set)} token grids [{t}, {k}] from {run_cfg.data.tokens}")
-        validator = None
-        if run_cfg.train.val_every:
-            validator = GeneratorValidator(validation_batch(val_set, run_cfg.train.val_batch_size))
-        trainer = Trainer(
-            model, run_cfg.train, out, train_set, validator=validator, run_config=to_dict(run_cfg),
-            num_workers=run_cfg.data.num_workers, dist_info=info,
-        )
-        return trainer.fit(resume=resume)
-    finally:
-        if dist_info is None:
-            D.shutdown(info)
+
+    def describe(model: VideoGenerator) -> str:
+        t, k = train_set.tokens.shape[1:]
+        return (f"generator ({run_cfg.model.conditioning}): {model.num_params() / 1e6:.2f}M parameters; "
+                f"{len(train_set)} token grids [{t}, {k}] from {run_cfg.data.tokens}")
+
+    return launch(
+        run_cfg, out, resume=resume, dist_info=dist_info,
+        build_model=lambda: VideoGenerator(run_cfg.model),
+        build_train_set=lambda: train_set,
+        build_validator=lambda: GeneratorValidator(validation_batch(val_set, run_cfg.train.val_batch_size)),
+        describe=describe,
+    )  # fmt: skip
 
 
 __all__ = ["GeneratorDataConfig", "GeneratorRunConfig", "GeneratorValidator", "load_run_config", "open_tokens",

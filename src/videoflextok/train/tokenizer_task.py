@@ -16,14 +16,13 @@ from pathlib import Path
 import torch
 from einops import rearrange
 
-from videoflextok.config import from_dict, load_preset, load_yaml, merge, parse_overrides, to_dict
 from videoflextok.data import DataConfig, build_dataset
 from videoflextok.errors import ConfigError
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.model import VideoFlexTok
 from videoflextok.train.config import TrainConfig
-
-RUN_CONFIG_FILE = "run_config.yaml"
+from videoflextok.train.launch import launch
+from videoflextok.train.launch import load_run_config as _load_run_config
 
 
 @dataclass
@@ -51,16 +50,8 @@ def load_run_config(
     preset: str | None, overrides: list[str], run_dir: Path | None = None, config_file: Path | None = None
 ) -> TokenizerRunConfig:
     """The run config of a (resumed) run: ``run_dir/run_config.yaml`` when it exists, else the YAML file
-    ``config_file``, else preset ``preset``; then the dotted overrides."""
-    saved = run_dir / RUN_CONFIG_FILE if run_dir is not None else None
-    if saved is not None and saved.is_file():
-        base = load_yaml(saved)
-        if isinstance(base.get("train"), dict):
-            base["train"]["stop_at"] = 0  # a stop point belongs to one invocation, not to the run
-        return from_dict(TokenizerRunConfig, merge(base, parse_overrides(overrides)))
-    if config_file is not None:
-        return from_dict(TokenizerRunConfig, merge(load_yaml(config_file), parse_overrides(overrides)))
-    return load_preset(TokenizerRunConfig, "tokenizer", preset or "tiny", overrides)
+    ``config_file``, else preset ``preset`` (default tiny); then the dotted overrides."""
+    return _load_run_config(TokenizerRunConfig, "tokenizer", preset, overrides, run_dir, config_file)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -120,31 +111,14 @@ def validation_batch(run: TokenizerRunConfig) -> torch.Tensor:
 
 def run(run_cfg: TokenizerRunConfig, out: Path, resume: bool = False, dist_info=None):
     """Train a tokenizer into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
-    import yaml
-
-    from videoflextok.checkpoint import atomic_write_text
-    from videoflextok.train import distributed as D
-    from videoflextok.train.loop import Trainer
-
-    info = dist_info or D.init_distributed(run_cfg.train.device)
-    try:
-        if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out / RUN_CONFIG_FILE, yaml.safe_dump(to_dict(run_cfg), sort_keys=False))
-        torch.manual_seed(run_cfg.train.seed)
-        model = VideoFlexTok(run_cfg.model)
-        if info.is_main:
-            print(f"tokenizer: {model.num_params() / 1e6:.2f}M parameters (excluding adaLN)")
-        train_set = build_dataset(run_cfg.data, split=run_cfg.data.split)
-        validator = TokenizerValidator(validation_batch(run_cfg), run_cfg.train) if run_cfg.train.val_every else None
-        trainer = Trainer(
-            model, run_cfg.train, out, train_set, prepare=_video, validator=validator,
-            run_config=to_dict(run_cfg), num_workers=run_cfg.data.num_workers, dist_info=info,
-        )
-        return trainer.fit(resume=resume)
-    finally:
-        if dist_info is None:
-            D.shutdown(info)
+    return launch(
+        run_cfg, out, resume=resume, dist_info=dist_info,
+        build_model=lambda: VideoFlexTok(run_cfg.model),
+        build_train_set=lambda: build_dataset(run_cfg.data, split=run_cfg.data.split),
+        build_validator=lambda: TokenizerValidator(validation_batch(run_cfg), run_cfg.train),
+        describe=lambda model: f"tokenizer: {model.num_params() / 1e6:.2f}M parameters (excluding adaLN)",
+        prepare=_video,
+    )  # fmt: skip
 
 
 def _video(batch: dict) -> torch.Tensor:

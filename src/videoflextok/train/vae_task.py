@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 from einops import rearrange
 
-from videoflextok.config import from_dict, load_preset, load_yaml, merge, parse_overrides, to_dict
 from videoflextok.data import DataConfig, build_dataset
 from videoflextok.errors import ConfigError
 from videoflextok.train.config import TrainConfig
-from videoflextok.train.tokenizer_task import RUN_CONFIG_FILE, psnr, validation_batch
+from videoflextok.train.launch import launch
+from videoflextok.train.launch import load_run_config as _load_run_config
+from videoflextok.train.tokenizer_task import psnr, validation_batch
 from videoflextok.vae.config import VAEConfig
 from videoflextok.vae.model import VideoVAE
 
@@ -47,15 +48,7 @@ def load_run_config(
 ) -> VAERunConfig:
     """``run_dir/run_config.yaml`` when resuming, else the YAML ``config_file``, else preset ``preset`` (default
     tiny); then the dotted overrides (``model.kl_weight=1e-5 train.steps=400``)."""
-    saved = run_dir / RUN_CONFIG_FILE if run_dir is not None else None
-    if saved is not None and saved.is_file():
-        base = load_yaml(saved)
-        if isinstance(base.get("train"), dict):
-            base["train"]["stop_at"] = 0  # a stop point belongs to one invocation, not to the run
-        return from_dict(VAERunConfig, merge(base, parse_overrides(overrides)))
-    if config_file is not None:
-        return from_dict(VAERunConfig, merge(load_yaml(config_file), parse_overrides(overrides)))
-    return load_preset(VAERunConfig, "vae", preset or "tiny", overrides)
+    return _load_run_config(VAERunConfig, "vae", preset, overrides, run_dir, config_file)
 
 
 class VAEValidator:
@@ -85,31 +78,14 @@ class VAEValidator:
 
 def run(run_cfg: VAERunConfig, out: Path, resume: bool = False, dist_info=None):
     """Train a VAE into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
-    import yaml
-
-    from videoflextok.checkpoint import atomic_write_text
-    from videoflextok.train import distributed as D
-    from videoflextok.train.loop import Trainer
-
-    info = dist_info or D.init_distributed(run_cfg.train.device)
-    try:
-        if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out / RUN_CONFIG_FILE, yaml.safe_dump(to_dict(run_cfg), sort_keys=False))
-        torch.manual_seed(run_cfg.train.seed)
-        model = VideoVAE(run_cfg.model)
-        if info.is_main:
-            print(f"vae: {model.num_params() / 1e6:.2f}M parameters (encoder + decoder)")
-        train_set = build_dataset(run_cfg.data, split=run_cfg.data.split)
-        validator = VAEValidator(validation_batch(run_cfg), run_cfg.train) if run_cfg.train.val_every else None
-        trainer = Trainer(
-            model, run_cfg.train, out, train_set, prepare=lambda batch: batch["video"], validator=validator,
-            run_config=to_dict(run_cfg), num_workers=run_cfg.data.num_workers, dist_info=info,
-        )  # fmt: skip
-        return trainer.fit(resume=resume)
-    finally:
-        if dist_info is None:
-            D.shutdown(info)
+    return launch(
+        run_cfg, out, resume=resume, dist_info=dist_info,
+        build_model=lambda: VideoVAE(run_cfg.model),
+        build_train_set=lambda: build_dataset(run_cfg.data, split=run_cfg.data.split),
+        build_validator=lambda: VAEValidator(validation_batch(run_cfg), run_cfg.train),
+        describe=lambda model: f"vae: {model.num_params() / 1e6:.2f}M parameters (encoder + decoder)",
+        prepare=lambda batch: batch["video"],
+    )  # fmt: skip
 
 
 __all__ = ["VAERunConfig", "VAEValidator", "load_run_config", "run"]
