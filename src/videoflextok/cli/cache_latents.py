@@ -11,11 +11,11 @@ same folder are refused. Works on ``folder`` / ``manifest`` data with ``--path``
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 
+from videoflextok.cli.encode_shards import encode_into_shards
 from videoflextok.config import to_dict
 from videoflextok.data.config import DATASETS, SPLITS, DataConfig
 from videoflextok.data.loader import build_dataset
@@ -83,24 +83,11 @@ def run(args: argparse.Namespace) -> int:
         "dtype": args.dtype,
     }
     writer = LatentCacheWriter(Path(args.out), source, total)
-    start = writer.done
-    if start >= total:
-        print(f"{args.out}: already holds {start} encoded clips (asked for {total}); nothing to do")
+    def append(latents: torch.Tensor, labels: list[int], captions: list[str]) -> None:
+        writer.append(latents, labels, captions, dtype=args.dtype)
+
+    if not encode_into_shards(dataset, writer.done, total, vae.encode, append, device, args.batch_size,
+                              args.shard_size, args.out, "encoded"):
         return 0
-    if start:
-        print(f"resuming after {start} clips already in {args.out}")
-    t0 = time.time()
-    for shard_start in range(start, total, args.shard_size):
-        shard_end = min(shard_start + args.shard_size, total)
-        latents, labels, captions = [], [], []
-        for b in range(shard_start, shard_end, args.batch_size):
-            items = [dataset[i] for i in range(b, min(b + args.batch_size, shard_end))]
-            video = torch.stack([item["video"] for item in items]).to(device)
-            with torch.no_grad():
-                latents.append(vae.encode(video).cpu())
-            labels += [int(item["label"]) for item in items]
-            captions += [str(item["caption"]) for item in items]
-        writer.append(torch.cat(latents), labels, captions, dtype=args.dtype)
-        print(f"{shard_end}/{total} clips encoded ({time.time() - t0:.1f} s)", flush=True)
     print(f"wrote {total} clips as latents {source['latent_shape']} each to {args.out}")
     return 0

@@ -10,12 +10,12 @@ extends the folder when ``--num`` grew). Works on ``folder`` / ``manifest`` data
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
 
 from videoflextok.checkpoint import load_pretrained
+from videoflextok.cli.encode_shards import encode_into_shards
 from videoflextok.config import to_dict
 from videoflextok.data.config import DATASETS, SPLITS, DataConfig
 from videoflextok.data.loader import build_dataset
@@ -81,24 +81,13 @@ def run(args: argparse.Namespace) -> int:
         "vocab_size": tcfg.vocab_size,
     }
     writer = TokenShardWriter(Path(args.out), source, total)
-    start = writer.done
-    if start >= total:
-        print(f"{args.out}: already holds {start} tokenized clips (asked for {total}); nothing to do")
+
+    def encode(video: torch.Tensor) -> torch.Tensor:
+        return torch.stack(tokenizer.tokenize(video))
+
+    if not encode_into_shards(dataset, writer.done, total, encode, writer.append, device, args.batch_size,
+                              args.shard_size, args.out, "tokenized"):
         return 0
-    if start:
-        print(f"resuming after {start} clips already in {args.out}")
-    t0 = time.time()
-    for shard_start in range(start, total, args.shard_size):
-        shard_end = min(shard_start + args.shard_size, total)
-        tokens, labels, captions = [], [], []
-        for b in range(shard_start, shard_end, args.batch_size):
-            items = [dataset[i] for i in range(b, min(b + args.batch_size, shard_end))]
-            video = torch.stack([item["video"] for item in items]).to(device)
-            tokens += [t.cpu() for t in tokenizer.tokenize(video)]
-            labels += [int(item["label"]) for item in items]
-            captions += [str(item["caption"]) for item in items]
-        writer.append(torch.stack(tokens), labels, captions)
-        print(f"{shard_end}/{total} clips tokenized ({time.time() - t0:.1f} s)", flush=True)
     grid = tuple(writer.shards[-1]["shape"])
     print(f"wrote {total} clips as tokens [{grid[0]}, {grid[1]}] each to {args.out}")
     return 0

@@ -1,0 +1,44 @@
+"""The resumable loop shared by ``pretokenize`` and ``cache-latents``: encode a dataset's clips in batches
+and append them shard by shard to a writer that remembers how many clips it already holds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def encode_into_shards(
+    dataset,
+    start: int,
+    total: int,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    append: Callable[[torch.Tensor, list[int], list[str]], None],
+    device: torch.device | str,
+    batch_size: int,
+    shard_size: int,
+    out: str,
+    verb: str,
+) -> bool:
+    """Encode items ``start .. total - 1`` of ``dataset`` (``encode``: video [B, 3, T, H, W] -> [B, ...]) and call
+    ``append(encoded, labels, captions)`` once per shard. Returns False when there was nothing to do."""
+    if start >= total:
+        print(f"{out}: already holds {start} {verb} clips (asked for {total}); nothing to do")
+        return False
+    if start:
+        print(f"resuming after {start} clips already in {out}")
+    t0 = time.time()
+    for shard_start in range(start, total, shard_size):
+        shard_end = min(shard_start + shard_size, total)
+        encoded, labels, captions = [], [], []
+        for b in range(shard_start, shard_end, batch_size):
+            items = [dataset[i] for i in range(b, min(b + batch_size, shard_end))]
+            video = torch.stack([item["video"] for item in items]).to(device)
+            with torch.no_grad():
+                encoded.append(encode(video).cpu())
+            labels += [int(item["label"]) for item in items]
+            captions += [str(item["caption"]) for item in items]
+        append(torch.cat(encoded), labels, captions)
+        print(f"{shard_end}/{total} clips {verb} ({time.time() - t0:.1f} s)", flush=True)
+    return True
