@@ -29,13 +29,6 @@ GENERATOR = ("depth=1", "width=32", "heads=2", "tokens_per_frame=4", "text_dim=1
 CPU = ("--device", "cpu", "--no-progress")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):

@@ -21,13 +21,6 @@ TOKENIZER = ("resolution=16", "K=4", "encoder_depth=1", "encoder_dim=32", "encod
 GENERATOR = ("depth=1", "width=32", "heads=2", "tokens_per_frame=4", "text_dim=16", "max_text_tokens=16")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):

@@ -10,16 +10,6 @@ from videoflextok.errors import ConfigError, TokenError
 from videoflextok.generator.config import GeneratorConfig
 from videoflextok.generator.model import VideoGenerator
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 COND = {"class": [3, 0, 4], "text": ["a red square moves left", "blue", "two circles bounce, fast!"]}
 
 

@@ -14,16 +14,6 @@ import torch
 from videoflextok.generator.config import GeneratorConfig
 from videoflextok.generator.model import VideoGenerator
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 VOCAB, FRAMES, K, CLASSES = 64, 3, 4, 6
 CAPTIONS = ["a red square", "a blue circle", "two green dots", "a yellow bar moving left", "noise", "a big star"]
 

@@ -6,14 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from tokenizer_helpers import one_thread, random_video, small_model  # noqa: F401
+from tokenizer_helpers import random_video, small_model
 from videoflextok import VideoFlexTok
 from videoflextok.config import list_presets
 from videoflextok.errors import ConfigError, TokenError
 from videoflextok.tokenizer.compressor import PixelCompressor
 from videoflextok.tokenizer.config import TokenizerConfig
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_presets_build_and_overrides_apply():

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-from tokenizer_helpers import one_thread, random_video, small_model  # noqa: F401
+from tokenizer_helpers import random_video, small_model
 from videoflextok.tokenizer.patches import patchify
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def encoder_inputs(model, video):

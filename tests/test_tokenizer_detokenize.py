@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tokenizer_helpers import one_thread, random_video, small_model  # noqa: F401
-
-pytestmark = pytest.mark.usefixtures("one_thread")
+from tokenizer_helpers import random_video, small_model
 
 
 @pytest.fixture(scope="module")

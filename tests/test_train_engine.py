@@ -22,15 +22,6 @@ from videoflextok.config import apply_overrides
 from videoflextok.train.config import TrainConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest (and steadiest on a shared machine) on one intra-op thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @dataclass
 class ToyConfig:
     dim: int = 6  # input / output features

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
 from safetensors.torch import load_file
 
 from test_train_engine import ToyModel, assert_same, final_weights, run_toy
@@ -17,13 +15,6 @@ from test_train_engine import ToyModel, assert_same, final_weights, run_toy
 ENGINE = Path(__file__).resolve().parent / "test_train_engine.py"  # its script mode trains the toy model
 PY = sys.executable
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _env() -> dict:

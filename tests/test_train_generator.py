@@ -35,13 +35,6 @@ TRAIN = ("train.device=cpu", "train.progress=false", "train.log_every=1", "train
 LOG_VOCAB = math.log(64000)  # 11.07: the loss of a uniform guess over the FSQ vocabulary
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> Path:

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -20,13 +19,6 @@ from test_train_engine import ToyModel, assert_same, final_weights, run_toy
 ENGINE = Path(__file__).resolve().parent / "test_train_engine.py"  # its script mode trains the toy model
 PY = sys.executable
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _env() -> dict:

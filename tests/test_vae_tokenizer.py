@@ -10,8 +10,6 @@ from videoflextok.errors import ConfigError
 from videoflextok.tokenizer.model import VideoFlexTok, preset_config
 from videoflextok.vae import VAEConfig, VideoVAE
 
-torch.set_num_threads(1)
-
 VAE_LATENT = 4
 TOKENIZER_OVERRIDES = [
     "resolution=32", "K=4", "compressor.kind=vae", "compressor.temporal_factor=4", "compressor.spatial_factor=8",

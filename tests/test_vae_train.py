@@ -15,8 +15,6 @@ from videoflextok.train.vae_task import load_run_config, run
 from videoflextok.vae import VideoVAE
 from videoflextok.vae.latent_cache import LatentCacheDataset
 
-torch.set_num_threads(1)
-
 SMALL = [
     "model.base_channels=8", "model.latent_channels=4", "data.resolution=16", "data.num_frames=5",
     "data.length=16", "train.steps=4", "train.batch_size=2", "train.warmup_steps=1", "train.device=cpu",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from videoflextok.tokenizer.model import VideoFlexTok
@@ -37,11 +36,3 @@ def random_video(batch: int, frames: int, resolution: int = 16, seed: int = 0) -
     g = torch.Generator().manual_seed(seed)
     return torch.rand(batch, 3, frames, resolution, resolution, generator=g) * 2 - 1
 
-
-@pytest.fixture(autouse=False, scope="module")
-def one_thread():
-    """Run a module's tiny models on one thread (on a loaded machine, threads spin-wait on tiny tensors)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
