@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from videoflextok.atomic import fsync_path, umask
 from videoflextok.config import from_dict, to_dict
 from videoflextok.errors import CheckpointError, ConfigError
 
@@ -57,40 +58,6 @@ _DTYPES = {
 # atomic file system helpers
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def fsync_path(path: Path) -> None:
-    """Flush one file (or folder entry table) to disk."""
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a small text file so that readers see either the old or the new content, never half."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_path(path.parent)
-
-
 @contextlib.contextmanager
 def atomic_folder(final: str | Path) -> Iterator[Path]:
     """Yield a temp folder beside ``final``; on success fsync its files and rename it to ``final``.
@@ -102,10 +69,10 @@ def atomic_folder(final: str | Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
     try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp creates 0700; give the folder the usual permissions
+        tmp.chmod(0o777 & ~umask())  # mkdtemp creates 0700; give the folder the usual permissions
         yield tmp
         for f in tmp.iterdir():
-            f.chmod(0o666 & ~_umask())
+            f.chmod(0o666 & ~umask())
             fsync_path(f)
         fsync_path(tmp)
         if final.exists():

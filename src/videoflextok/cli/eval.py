@@ -15,7 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from videoflextok.checkpoint import atomic_write_text, load_pretrained
+from videoflextok.atomic import atomic_write_text
+from videoflextok.checkpoint import load_pretrained
 from videoflextok.cli.pretokenize import default_device
 from videoflextok.data.config import DATASETS, SPLITS
 from videoflextok.errors import ConfigError

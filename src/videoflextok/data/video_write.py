@@ -13,7 +13,6 @@ existing file untouched.
 from __future__ import annotations
 
 import math
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import av
 import numpy as np
 import torch
 
+from videoflextok.atomic import atomic_file
 from videoflextok.errors import VideoError
 
 
@@ -52,18 +52,11 @@ def write_video(path: str | Path, video: torch.Tensor | np.ndarray, fps: float) 
         raise ValueError("cannot write a video with zero frames")
     if not path.parent.exists():
         raise VideoError(f"cannot write '{path}': the folder '{path.parent}' does not exist")
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{suffix}")
-    try:
+    with atomic_file(path) as tmp:
         if suffix == ".gif":
             _write_gif(tmp, frames, fps)
         else:
             _write_av(tmp, frames, fps, suffix)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

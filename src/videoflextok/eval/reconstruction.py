@@ -13,7 +13,6 @@ draws one panel per metric against tokens per frame.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from videoflextok.atomic import atomic_file
 from videoflextok.data.config import DataConfig
 from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError, VideoFlexTokError
@@ -231,17 +231,9 @@ def plot_reconstruction(result: dict[str, Any], path: str | os.PathLike) -> Path
         ax.axis("off")
     fig.tight_layout()
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.png", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=100)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)
     return path

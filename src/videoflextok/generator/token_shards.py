@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from videoflextok.checkpoint import atomic_write_text, fsync_path, read_safetensors, write_safetensors
+from videoflextok.atomic import atomic_file, atomic_write_text
+from videoflextok.checkpoint import read_safetensors, write_safetensors
 from videoflextok.errors import ConfigError, DataError
 
 FORMAT_VERSION = 1
@@ -66,10 +67,8 @@ class TokenShardWriter:
         if tokens.dim() != 3 or not (tokens.shape[0] == len(labels) == len(captions)):
             raise ValueError("tokens must be [n, T', K] with one label and one caption per video")
         name = shard_name(len(self.shards))
-        tmp_tokens = self.folder / f".tmp-{name}.safetensors"
-        write_safetensors({"tokens": tokens.to(torch.int32).contiguous()}, tmp_tokens)
-        fsync_path(tmp_tokens)
-        tmp_tokens.replace(self.folder / f"{name}.safetensors")
+        with atomic_file(self.folder / f"{name}.safetensors") as tmp:
+            write_safetensors({"tokens": tokens.to(torch.int32).contiguous()}, tmp)
         atomic_write_text(self.folder / f"{name}.json", json.dumps({"labels": labels, "captions": captions}))
         self.shards.append({"name": name, "count": int(tokens.shape[0]), "shape": list(tokens.shape[1:])})
         self._write_index()

@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from videoflextok.atomic import atomic_write_text
 from videoflextok.checkpoint import (
     CONFIG_FILE,
     MODEL_FILE,
     atomic_folder,
-    atomic_write_text,
     file_digest,
     load_pretrained,
     read_checkpoint_config,

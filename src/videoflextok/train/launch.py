@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import torch
 import yaml
 
-from videoflextok.checkpoint import atomic_write_text
+from videoflextok.atomic import atomic_write_text
 from videoflextok.config import from_dict, load_yaml, merge, parse_overrides, preset_path, to_dict
 
 RUN_CONFIG_FILE = "run_config.yaml"

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from videoflextok.checkpoint import atomic_write_text
+from videoflextok.atomic import atomic_write_text
 
 METRICS_FILE = "metrics.jsonl"
 

@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from videoflextok.checkpoint import atomic_write_text, fsync_path, read_safetensors, write_safetensors
+from videoflextok.atomic import atomic_file, atomic_write_text
+from videoflextok.checkpoint import read_safetensors, write_safetensors
 from videoflextok.errors import CheckpointError, DataError
 
 FORMAT_VERSION = 1
@@ -63,10 +64,8 @@ class LatentCacheWriter:
         if latent.dim() != 5 or not latent.shape[0] == len(labels) == len(captions):
             raise ValueError("latents must be [n, C, T', h, w] with one label and one caption per clip")
         name = shard_name(len(self.shards))
-        tmp = self.folder / f".tmp-{name}.safetensors"
-        write_safetensors({"latent": latent.to(DTYPES[dtype]).contiguous()}, tmp)
-        fsync_path(tmp)
-        tmp.replace(self.folder / f"{name}.safetensors")
+        with atomic_file(self.folder / f"{name}.safetensors") as tmp:
+            write_safetensors({"latent": latent.to(DTYPES[dtype]).contiguous()}, tmp)
         atomic_write_text(self.folder / f"{name}.json", json.dumps({"labels": labels, "captions": captions}))
         self.shards.append({"name": name, "count": int(latent.shape[0]), "shape": list(latent.shape[1:])})
         index = {"format_version": FORMAT_VERSION, "source": self.source, "num_target": self.num_target,

@@ -1,0 +1,56 @@
+"""Atomic file writes: readers (and a crash at any moment) see either the old file or the complete new one.
+
+Every file this package writes for a user (checkpoints, videos, token shards, statistics, plots, caches)
+goes through :func:`atomic_file`: write to a temp file in the same folder, fsync, rename over the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def umask() -> int:
+    """The process umask (read without changing it for longer than a moment)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fsync_path(path: Path) -> None:
+    """Flush one file (or a folder's entry table) to disk."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside ``path`` (same extension, so format-by-extension writers work). When the block
+    ends without error the temp file is fsynced, given the usual permissions and renamed over ``path``; on any
+    error it is removed and ``path`` is untouched. The folder must exist."""
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600
+        fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_path(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a small text file atomically."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
