@@ -178,8 +178,12 @@ class VideoGenerator(nn.Module):
             x = torch.cat([start.to(x.dtype), x], dim=1)
         return x + self.frame_emb(cells[:, 0]) + self.index_emb(cells[:, 1])
 
-    def _run(self, x, cells, enc, caches=None, context_kv=None) -> torch.Tensor:
-        """x: [B, n, width] inputs at cells [n, 2] -> logits [B, n, vocab] (fp32)."""
+    def _run(self, x, cells, enc, caches=None, context_kv=None, last_only: bool = False) -> torch.Tensor:
+        """x: [B, n, width] inputs at cells [n, 2] -> logits [B, n, vocab] (fp32); [B, 1, vocab] with last_only.
+
+        last_only: apply the vocabulary head to the last position only (sampling needs no other logits, and
+        the head, width x vocab, costs far more per position than the blocks of a small model).
+        """
         rope = self.rope.function(cells)
         n = x.shape[1]
         mask, is_causal = None, caches is None
@@ -197,6 +201,8 @@ class VideoGenerator(nn.Module):
                 context=context,
                 context_kv=None if context_kv is None else context_kv[i],
             )
+        if last_only:
+            x = x[:, -1:]
         return self.head(self.norm(x)).float()
 
     def _check_tokens(self, ids: torch.Tensor, num_frames: int, tokens_per_frame: int) -> None:
@@ -368,10 +374,11 @@ class VideoGenerator(nn.Module):
         for i in range(n):
             if use_kv_cache:
                 x = self._inputs(seq[:, i - 1 : i] if i else seq, cells[i : i + 1], enc, first=i == 0)
-                logits = self._run(x, cells[i : i + 1], enc, caches=caches, context_kv=context_kv)[:, -1]
+                logits = self._run(x, cells[i : i + 1], enc, caches=caches, context_kv=context_kv, last_only=True)
+                logits = logits[:, -1]
             else:
                 x = self._inputs(seq, cells[: i + 1], enc, first=True)
-                logits = self._run(x, cells[: i + 1], enc)[:, -1]
+                logits = self._run(x, cells[: i + 1], enc, last_only=True)[:, -1]
             if guided:
                 logits = apply_cfg(logits[:batch], logits[batch:], cfg_scale)
             nxt = sample(logits, temperature, top_k, top_p, generator)
