@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+TMP_PREFIX = ".tmp-"  # every temp file or folder starts with it, so leftovers of a crash can be found
+
 
 def umask() -> int:
     """The process umask (read without changing it for longer than a moment)."""
@@ -36,7 +38,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     ends without error the temp file is fsynced, given the usual permissions and renamed over ``path``; on any
     error it is removed and ``path`` is untouched. The folder must exist."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

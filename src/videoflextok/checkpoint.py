@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from videoflextok.atomic import fsync_path, umask
+from videoflextok.atomic import TMP_PREFIX, fsync_path, umask
 from videoflextok.config import from_dict, to_dict
 from videoflextok.errors import CheckpointError, ConfigError
 
@@ -67,7 +67,7 @@ def atomic_folder(final: str | Path) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
     try:
         tmp.chmod(0o777 & ~umask())  # mkdtemp creates 0700; give the folder the usual permissions
         yield tmp

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from videoflextok.atomic import atomic_file, atomic_write_text
+from videoflextok.atomic import TMP_PREFIX, atomic_file, atomic_write_text
 from videoflextok.checkpoint import read_safetensors, write_safetensors
 from videoflextok.errors import ConfigError, DataError
 
@@ -54,7 +54,7 @@ class TokenShardWriter:
             self.shards = []
         self.source = source
         self.num_target = num_target
-        for stale in self.folder.glob(".tmp-*"):  # leftovers of an interrupted write
+        for stale in self.folder.glob(f"{TMP_PREFIX}*"):  # leftovers of an interrupted write
             stale.unlink(missing_ok=True)
 
     @property

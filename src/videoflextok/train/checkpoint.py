@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from videoflextok.atomic import atomic_write_text
+from videoflextok.atomic import TMP_PREFIX, atomic_write_text
 from videoflextok.checkpoint import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -134,7 +134,7 @@ def remove_partial(run_dir: str | Path) -> None:
     root = Path(run_dir) / CHECKPOINT_DIR
     if root.is_dir():
         for p in root.glob(".*"):
-            if p.name.startswith((".tmp-", ".old-")):
+            if p.name.startswith((TMP_PREFIX, ".old-")):
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 

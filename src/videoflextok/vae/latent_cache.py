@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from videoflextok.atomic import atomic_file, atomic_write_text
+from videoflextok.atomic import TMP_PREFIX, atomic_file, atomic_write_text
 from videoflextok.checkpoint import read_safetensors, write_safetensors
 from videoflextok.errors import CheckpointError, DataError
 
@@ -51,7 +51,7 @@ class LatentCacheWriter:
             self.shards: list[dict[str, Any]] = index["shards"]
         else:
             self.shards = []
-        for stale in self.folder.glob(".tmp-*"):  # leftovers of an interrupted write
+        for stale in self.folder.glob(f"{TMP_PREFIX}*"):  # leftovers of an interrupted write
             stale.unlink(missing_ok=True)
 
     @property
