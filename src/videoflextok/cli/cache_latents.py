@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from videoflextok.cli.encode_shards import encode_into_shards
+from videoflextok.cli.pretokenize import default_device
 from videoflextok.config import to_dict
 from videoflextok.data.config import DATASETS, SPLITS, DataConfig
 from videoflextok.data.loader import build_dataset
@@ -47,14 +48,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _device(name: str | None) -> torch.device:
-    if name:
-        if name.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device '{name}' was requested but CUDA is not available")
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def run(args: argparse.Namespace) -> int:
     for flag in ("num", "batch_size", "shard_size", "resolution", "frames"):
         value = getattr(args, flag)
@@ -62,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
     if args.num is None and args.dataset in ("shapes", "pans"):
         raise ConfigError(f"give --num: the synthetic dataset '{args.dataset}' has no fixed size")
-    device = _device(args.device)
+    device = default_device(args.device)
     vae = VideoVAE.from_pretrained(args.vae, device=device).freeze()
     vcfg = vae.config
     try:

@@ -46,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def default_device(name: str | None) -> torch.device:
+    """The --device option of every command: the named device (CUDA must exist), else cuda when available."""
     if name:
         if name.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"device '{name}' was requested but CUDA is not available")
