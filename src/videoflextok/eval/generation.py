@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from videoflextok.atomic import atomic_file
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.errors import CheckpointError, ConfigError
-from videoflextok.eval.fvd import FVD_FRAMES, compute_fvd
+from videoflextok.eval.fvd import compute_fvd
 from videoflextok.eval.probe import ShapesProbe, caption_score, class_score
 from videoflextok.eval.probe_train import load_or_train_probe
 from videoflextok.eval.reconstruction import load_i3d_or_reason
@@ -247,15 +247,7 @@ def evaluate_samples(
         for s in range(0, num, batch_size):
             yield from_uint8(samples["videos"][s : s + batch_size])
 
-    i3d, skipped = None, None
-    if not fvd:
-        skipped = "disabled with --no-fvd"
-    elif frames < FVD_FRAMES:
-        skipped = f"gFVD needs videos of at least {FVD_FRAMES} frames (the I3D protocol), these have {frames}"
-    elif num < 2:
-        skipped = "gFVD needs at least 2 samples"
-    else:
-        i3d, skipped = load_i3d_or_reason(device)
+    i3d, skipped = load_i3d_or_reason(fvd, frames, num, device, "gFVD", "videos")
     gfvd = compute_fvd(fake_batches(), real_batches(), i3d, batch_size, progress) if i3d is not None else None
 
     if frames < 2:

@@ -80,10 +80,19 @@ def decode_seed(seed: int, batch: int, k: int) -> int:
     return seed * 1_000_003 + batch * 1009 + k
 
 
-def load_i3d_or_reason(device: torch.device) -> tuple[torch.nn.Module | None, str | None]:
-    """The I3D on `device`, or (None, reason) when its weights are not installed."""
+def load_i3d_or_reason(
+    enabled: bool, frames: int, num: int, device: torch.device, metric: str, items: str
+) -> tuple[torch.nn.Module | None, str | None]:
+    """The I3D on `device` for an FVD over `num` `items` of `frames` frames, or (None, the reason it is skipped):
+    switched off, clips shorter than the I3D protocol, fewer than 2 items, or weights not installed."""
     from videoflextok.eval.i3d import I3D
 
+    if not enabled:
+        return None, "disabled with --no-fvd"
+    if frames < FVD_FRAMES:
+        return None, f"{metric} needs {items} of at least {FVD_FRAMES} frames (the I3D protocol), these have {frames}"
+    if num < 2:
+        return None, f"{metric} needs at least 2 {items}"
     try:
         return I3D().eval().to(device), None
     except VideoFlexTokError as exc:
@@ -136,15 +145,7 @@ def evaluate_reconstruction(
     num = min(cfg.num, len(data))
     device = tokenizer.device
 
-    i3d, fvd_skipped = None, None
-    if not cfg.fvd:
-        fvd_skipped = "disabled with --no-fvd"
-    elif frames < FVD_FRAMES:
-        fvd_skipped = f"rFVD needs clips of at least {FVD_FRAMES} frames (the I3D protocol), these have {frames}"
-    elif num < 2:
-        fvd_skipped = "rFVD needs at least 2 clips"
-    else:
-        i3d, fvd_skipped = load_i3d_or_reason(device)
+    i3d, fvd_skipped = load_i3d_or_reason(cfg.fvd, frames, num, device, "rFVD", "clips")
     probe_skipped = None
     if cfg.dataset != "shapes":
         probe_skipped = f"the probe only reads 'shapes' clips, not '{cfg.dataset}'"
