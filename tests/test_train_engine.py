@@ -261,6 +261,19 @@ def test_exact_resume_is_bitwise(tmp_path):
     assert la == lb  # the resumed log reads as one run
 
 
+def test_time_budget_stops_with_a_checkpoint_and_logs_wall_time(tmp_path):
+    from videoflextok.train.checkpoint import latest_checkpoint, load_training_state
+    from videoflextok.train.metrics_log import read_metrics
+
+    _, result = run_toy(tmp_path / "run", "train.steps=50", "train.max_minutes=1e-9", "train.log_every=5")
+    assert result.step == 1  # the budget is spent after the first step: it stops there, not at 50
+    ckpt = latest_checkpoint(tmp_path / "run")
+    assert ckpt.name == "step_00000001"
+    spent = load_training_state(ckpt)["train_seconds"]
+    rows = read_metrics(tmp_path / "run")
+    assert rows[-1]["step"] == 1 and 0 < rows[-1]["train_s"] <= spent
+
+
 def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
     from videoflextok.errors import ConfigError
 

@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "pretokenize",
     "generate",
     "eval",
+    "demo",
 ]
 
 

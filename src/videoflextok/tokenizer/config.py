@@ -61,6 +61,7 @@ class TokenizerConfig:
     time_shift: float = 1.0  # timestep shift (>1 spends more time at high noise); used in training and sampling
     prediction: str = "v"  # decoder output: "v" (velocity) or "x" (clean latent, turned into v; for wide patches)
     x_pred_min_time: float = 0.05  # prediction "x": v = (x_s - x_hat) / max(s, this)
+    flow_loss: str = "v"  # "v": MSE of velocities; "x" (prediction x only): MSE of x = v loss * max(s, min)^2
     guidance_scale: float = 1.0  # default guidance of detokenize (1.0 = no guidance)
     guidance_mode: str = "cfg"  # "cfg" (classifier-free) or "apg" (adaptive projected guidance)
     apg_eta: float = 0.0  # APG: weight of the guidance component parallel to the conditional prediction
@@ -98,6 +99,8 @@ class TokenizerConfig:
                 raise ConfigError(f"{part}_dim {dim} is not divisible by {part}_heads {heads}")
         if self.prediction not in ("v", "x"):
             raise ConfigError(f"prediction must be 'v' or 'x', got {self.prediction!r}")
+        if self.flow_loss not in ("v", "x") or (self.flow_loss == "x" and self.prediction != "x"):
+            raise ConfigError(f"flow_loss must be 'v', or 'x' with prediction 'x'; got {self.flow_loss!r}")
         if self.guidance_mode not in ("cfg", "apg"):
             raise ConfigError(f"guidance_mode must be 'cfg' or 'apg', got {self.guidance_mode!r}")
         if not 1 <= self.repa_layer <= self.decoder_depth:

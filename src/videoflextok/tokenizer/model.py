@@ -272,6 +272,8 @@ class VideoFlexTok(nn.Module):
         pred, hidden = out if use_repa else (out, None)
         weight = (~prefix_frames).float()  # the clean prefix is not in the loss
         per_frame = (pred.float() - target).pow(2).mean(dim=(2, 3))  # [B, T]
+        if cfg.flow_loss == "x":  # (v_hat - v)^2 * s^2 = (x_hat - x0)^2: every noise level weighs the same
+            per_frame = per_frame * s.clamp_min(cfg.x_pred_min_time).pow(2)
         flow = (per_frame * weight).sum() / weight.sum().clamp_min(1.0)
         repa = torch.zeros((), device=dev)
         if use_repa:

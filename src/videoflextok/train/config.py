@@ -16,6 +16,7 @@ from videoflextok.errors import ConfigError
 class TrainConfig:
     steps: int = 1000  # optimizer steps of the whole run (a resumed run continues up to this number)
     stop_at: int = 0  # end this invocation at this step (checkpoint); schedule still spans steps; 0 = off; not resumed
+    max_minutes: float = 0.0  # end the run (checkpoint) once its wall time over all sessions reaches this; 0 = off
     batch_size: int = 8  # samples per rank per micro-batch
     grad_accum: int = 1  # micro-batches whose gradients are summed before one optimizer step
     lr: float = 3e-4  # peak learning rate (reached at the end of warmup)

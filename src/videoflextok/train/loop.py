@@ -178,13 +178,14 @@ class Trainer:
 
         optimizer = build_optimizer(model, cfg)
         ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-        start_step, position, skipped = 0, 0, 0
+        start_step, position, skipped, seconds_before = 0, 0, 0, 0.0
         if state is not None:
             self._load_optimizer(model, optimizer, state["optimizer"], fsdp_root is not None)
             if ema is not None and state.get("ema_num_updates") is not None:
                 ema_weights = load_checkpoint_weights(folder, model.state_dict(), ema=True)
                 ema.load_full_state_dict(ema_weights, state["ema_num_updates"])
             start_step, position, skipped = int(state["step"]), int(state["data_position"]), int(state["skipped_total"])
+            seconds_before = float(state.get("train_seconds", 0.0))  # wall time of the earlier sessions
             restore_rng(state["rng"])
         if info.is_main:
             where = f"resumed from {folder.name}" if state is not None else "from scratch"
@@ -210,6 +211,7 @@ class Trainer:
 
         window: dict[str, list[float]] = defaultdict(list)
         window_t, window_steps = time.perf_counter(), 0
+        session_t = window_t
         consecutive, last_loss, last_ckpt = 0, float("nan"), None
         step = start_step
         end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
@@ -254,6 +256,10 @@ class Trainer:
                     window["grad_norm"].append(float(norm))
                 step += 1
                 window_steps += 1
+                if cfg.max_minutes > 0:  # a time budget: every rank stops at the same step
+                    spent = seconds_before + time.perf_counter() - session_t >= 60 * cfg.max_minutes
+                    if D.all_reduce(torch.tensor([float(spent)], device=device), info, op="max").item() > 0:
+                        end = step
                 position += sampler.global_batch
                 bar.update(1)
 
@@ -261,7 +267,7 @@ class Trainer:
                     row = self._window_means(window, info)
                     elapsed = time.perf_counter() - window_t
                     row.update(lr=lr_at(step - 1, cfg), samples_per_s=window_steps * sampler.global_batch / elapsed,
-                               skipped_total=skipped)
+                               skipped_total=skipped, train_s=seconds_before + time.perf_counter() - session_t)
                     last_loss = row.get("loss", float("nan"))
                     logger.log("train", step, row)
                     bar.set_postfix(loss=f"{last_loss:.4f}", sps=f"{row['samples_per_s']:.1f}")
@@ -272,6 +278,7 @@ class Trainer:
                 if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == end:
                     training_state = {
                         "step": step, "data_position": position, "skipped_total": skipped,
+                        "train_seconds": seconds_before + time.perf_counter() - session_t,
                         "ema_num_updates": ema.num_updates if ema is not None else None,
                         "world_size": info.world_size, "global_batch": sampler.global_batch, "rng": capture_rng(),
                     }

@@ -1,0 +1,198 @@
+"""Coarse-to-fine evidence: reconstruction quality and semantics against the number of tokens per latent frame, for
+the VideoFlexTok tokenizer (nested dropout) and the 3D-grid baseline (the same tokenizer trained with
+``model.nested_dropout=false``, evaluated at the same k by keeping the first k tokens of every latent frame).
+
+    .venv/bin/python bench/coarse_to_fine.py --tokenizer DIR --baseline DIR [--num 256] [--steps 1] \\
+        [--out bench/results/coarse_to_fine.json] [--train-minutes M] [--baseline-train-minutes M] [--command "..."]
+
+On ``--num`` held-out ``shapes`` clips (split heldout, the tokenizer's resolution and chunk length, fixed seed) and
+for each k in 1, 2, 4, ..., K: mean PSNR and SSIM (per frame) and the shapes probe's class score of the
+reconstructions, plus the class score of the original clips. Writes the JSON (atomically; layout below) and a PNG
+plot beside it (PSNR and class score against k, both models), and prints a table::
+
+    {"tokenizer": [{"k": 1, "psnr": .., "ssim": .., "class_score": ..}, ...], "grid_baseline": [...],
+     "original_class_score": .., "train_minutes": .., "command": "...", ...}
+
+``train_minutes`` is the training wall time logged in the run's ``metrics.jsonl`` (``train_s`` of the last train
+row; the checkpoint folder's own ``metrics.jsonl`` or its run folder's), unless ``--train-minutes`` gives it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, machine_info  # noqa: E402
+from videoflextok.atomic import atomic_file, atomic_write_text  # noqa: E402
+from videoflextok.checkpoint import load_pretrained, resolve_checkpoint_folder  # noqa: E402
+from videoflextok.errors import ConfigError, VideoFlexTokError  # noqa: E402
+from videoflextok.eval.reconstruction import ReconstructionEvalConfig, evaluate_reconstruction  # noqa: E402
+from videoflextok.tokenizer.model import VideoFlexTok  # noqa: E402
+from videoflextok.train.metrics_log import METRICS_FILE, read_metrics  # noqa: E402
+
+ROW_KEYS = ("psnr", "ssim", "class_score")
+
+
+def train_minutes_from_log(folder: str | Path) -> float | None:
+    """Training wall time (minutes) of the run that produced ``folder`` (a checkpoint or run folder): ``train_s`` of
+    the last train row of ``metrics.jsonl`` in the folder itself, else in the run folder above ``checkpoints/``.
+    None when no such log or field exists."""
+    folder = Path(folder)
+    candidates = [folder]
+    try:
+        ckpt = resolve_checkpoint_folder(folder)
+        candidates += [ckpt, ckpt.parent.parent]  # run/checkpoints/step_N -> run
+    except VideoFlexTokError:
+        pass
+    for run in candidates:
+        if not (run / METRICS_FILE).is_file():
+            continue
+        rows = [r for r in read_metrics(run, "train") if isinstance(r.get("train_s"), (int, float))]
+        if rows:
+            return float(max(rows, key=lambda r: r["step"])["train_s"]) / 60.0
+    return None
+
+
+def evaluate(tokenizer: VideoFlexTok, args: argparse.Namespace, progress: bool) -> dict[str, Any]:
+    """evaluate_reconstruction on held-out shapes clips without FVD -> (rows in the benchmark layout, raw result)."""
+    cfg = ReconstructionEvalConfig(dataset="shapes", split="heldout", num=args.num, batch_size=args.batch_size,
+                                   steps=args.steps, seed=args.seed, fvd=False)
+    result = evaluate_reconstruction(tokenizer, cfg, progress=progress)
+    rows = [{"k": r["tokens_per_frame"], **{key: r[key] for key in ROW_KEYS}} for r in result["rows"]]
+    return {"rows": rows, "raw": result}
+
+
+def plot(payload: dict[str, Any], path: Path) -> Path:
+    """PSNR and class score against k (log2 axis) for both models; the originals' class score dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    names = {"tokenizer": "VideoFlexTok (nested dropout)", "grid_baseline": "3D grid (no nested dropout)"}
+    ks = [r["k"] for r in payload["tokenizer"]]
+    for ax, metric, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "class_score", "class score")):
+        for key, name in names.items():
+            ax.plot([r["k"] for r in payload[key]], [r[metric] for r in payload[key]], marker="o", label=name)
+        if metric == "class_score":
+            ax.axhline(payload["original_class_score"], ls="--", color="gray", label="original clips")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("tokens per latent frame (k)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(f"{payload['num']} held-out shapes clips, {payload['steps']} decode step(s)", fontsize=10)
+    fig.tight_layout()
+    try:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    for name in ("num", "steps", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ConfigError(f"the folder of --out '{out}' does not exist")
+    machine = machine_info()
+    t0 = time.perf_counter()
+    models = {key: load_pretrained(VideoFlexTok, getattr(args, key), device=args.device).eval()
+              for key in ("tokenizer", "baseline")}
+    a, b = models["tokenizer"].config, models["baseline"].config
+    for field in ("resolution", "chunk_frames", "K"):
+        if getattr(a, field) != getattr(b, field):
+            raise ConfigError(f"the baseline's {field} ({getattr(b, field)}) differs from the tokenizer's "
+                              f"({getattr(a, field)}); the comparison needs the same setting")
+    if b.nested_dropout:
+        print("warning: the baseline was configured with nested_dropout=true; a 3D-grid baseline sets it to false")
+    results = {key: evaluate(model, args, progress=args.progress) for key, model in models.items()}
+    original = results["tokenizer"]["raw"]["class_score_original"]
+    assert original == results["baseline"]["raw"]["class_score_original"], "both models must see the same clips"
+    minutes = {key: (given if given is not None else train_minutes_from_log(getattr(args, key)))
+               for key, given in (("tokenizer", args.train_minutes), ("baseline", args.baseline_train_minutes))}
+    bench_command = shlex.join([".venv/bin/python", "bench/coarse_to_fine.py", *args.argv])
+    payload = {
+        "tokenizer": results["tokenizer"]["rows"],
+        "grid_baseline": results["baseline"]["rows"],
+        "original_class_score": original,
+        "train_minutes": minutes["tokenizer"],
+        "command": args.command or bench_command,
+        "bench_command": bench_command,
+        "baseline_train_minutes": minutes["baseline"],
+        "train_minutes_source": "--train-minutes" if args.train_minutes is not None else f"{METRICS_FILE} train_s",
+        "num": results["tokenizer"]["raw"]["config"]["num"],
+        "steps": args.steps,
+        "seed": args.seed,
+        "split": "heldout",
+        "resolution": a.resolution,
+        "frames": a.chunk_frames,
+        "K": a.K,
+        "tokenizer_folder": str(args.tokenizer),
+        "baseline_folder": str(args.baseline),
+        "baseline_nested_dropout": b.nested_dropout,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "machine": {**machine, "load_avg_end": list(os.getloadavg())},
+    }
+    atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
+    png = plot(payload, Path(args.plot) if args.plot else out.with_suffix(".png"))
+    print(f"{'k':>4}  {'PSNR':>6} {'SSIM':>6} {'class':>6}  | grid: {'PSNR':>6} {'SSIM':>6} {'class':>6}")
+    for r, g in zip(payload["tokenizer"], payload["grid_baseline"]):
+        print(f"{r['k']:>4}  {r['psnr']:>6.2f} {r['ssim']:>6.3f} {r['class_score']:>6.3f}  |       "
+              f"{g['psnr']:>6.2f} {g['ssim']:>6.3f} {g['class_score']:>6.3f}")
+    print(f"original clips: class score {original:.3f}; train minutes: tokenizer {minutes['tokenizer']}, "
+          f"baseline {minutes['baseline']}")
+    if minutes["tokenizer"] is None:
+        print("train_minutes is null: the run's metrics.jsonl has no train_s; pass --train-minutes")
+    print(f"wrote {out} and {png}")
+    return payload
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tokenizer", required=True, help="VideoFlexTok checkpoint or run folder (nested dropout)")
+    p.add_argument("--baseline", required=True, help="3D-grid baseline checkpoint or run folder (nested dropout off)")
+    p.add_argument("--num", type=int, default=256, help="held-out shapes clips (default: 256)")
+    p.add_argument("--steps", type=int, default=1, help="flow decoder Euler steps (default: 1)")
+    p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default: 16)")
+    p.add_argument("--seed", type=int, default=0, help="clip and decoder-noise seed (default: 0)")
+    p.add_argument("--out", default=str(RESULTS / "coarse_to_fine.json"), help="JSON output path")
+    p.add_argument("--plot", default=None, help="PNG plot path (default: --out with .png)")
+    p.add_argument("--train-minutes", type=float, default=None, help="tokenizer training minutes (default: from "
+                   "its metrics.jsonl)")
+    p.add_argument("--baseline-train-minutes", type=float, default=None, help="baseline training minutes")
+    p.add_argument("--command", default=None, help="the command that trained the tokenizer, stored in the JSON "
+                   "(default: this benchmark's command line)")
+    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    torch.manual_seed(args.seed)
+    try:
+        run(args)
+    except VideoFlexTokError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""``bench/coarse_to_fine.py`` on two tiny tokenizers trained 4 steps (one with nested dropout, one without = the
+3D-grid baseline): the JSON has exactly the documented layout, its numbers equal ``evaluate_reconstruction`` on the
+same held-out clips, ``train_minutes`` comes from the runs' logged ``train_s`` (or ``--train-minutes``), the plot is
+written, and mismatched models are refused with exit code 2."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from videoflextok.cli.main import main
+from videoflextok.eval.reconstruction import ReconstructionEvalConfig, evaluate_reconstruction
+from videoflextok.tokenizer.model import VideoFlexTok
+from videoflextok.train.metrics_log import read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ("resolution=16", "K=4", "encoder_depth=1", "encoder_dim=32", "encoder_heads=2", "decoder_depth=1",
+         "decoder_dim=32", "decoder_heads=2", "sample_steps=2")
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("coarse_to_fine", ROOT / "bench" / "coarse_to_fine.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _train(out: Path, *extra: str) -> None:
+    assert main(["train", "tokenizer", "--preset", "tiny", "--out", str(out), *(f"model.{o}" for o in MODEL), *extra,
+                 "data.resolution=16", "train.steps=4", "train.batch_size=2", "train.warmup_steps=1",
+                 "train.device=cpu", "train.progress=false", "train.val_every=0", "train.log_every=2",
+                 "data.length=16"]) == 0
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("c2f")
+    _train(root / "tok")
+    _train(root / "grid", "model.nested_dropout=false")
+    return root
+
+
+def test_layout_numbers_and_train_minutes(runs, tmp_path):
+    bench = _bench()
+    out = tmp_path / "c2f.json"
+    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(runs / "grid"), "--num", "4",
+                       "--batch-size", "2", "--out", str(out), "--command", "train it", "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    for key in ("tokenizer", "grid_baseline", "original_class_score", "train_minutes", "command"):
+        assert key in data
+    assert data["command"] == "train it" and data["num"] == 4 and data["steps"] == 1
+    assert data["baseline_nested_dropout"] is False
+    for key in ("tokenizer", "grid_baseline"):
+        assert [r["k"] for r in data[key]] == [1, 2, 4]
+        assert all(set(r) == {"k", "psnr", "ssim", "class_score"} for r in data[key])
+    # the same numbers as evaluate_reconstruction on the same clips, seed, batch size and steps
+    cfg = ReconstructionEvalConfig(dataset="shapes", split="heldout", num=4, batch_size=2, steps=1, seed=0, fvd=False)
+    for key, folder in (("tokenizer", "tok"), ("grid_baseline", "grid")):
+        ref = evaluate_reconstruction(VideoFlexTok.from_pretrained(runs / folder).eval(), cfg, progress=False)
+        for row, r in zip(data[key], ref["rows"]):
+            assert row["psnr"] == pytest.approx(r["psnr"]) and row["ssim"] == pytest.approx(r["ssim"])
+            assert row["class_score"] == pytest.approx(r["class_score"])
+        assert data["original_class_score"] == pytest.approx(ref["class_score_original"])
+    logged = read_metrics(runs / "tok")[-1]["train_s"] / 60
+    assert data["train_minutes"] == pytest.approx(logged) and data["train_minutes"] > 0
+    assert data["baseline_train_minutes"] == pytest.approx(read_metrics(runs / "grid")[-1]["train_s"] / 60)
+    with Image.open(out.with_suffix(".png")) as im:
+        assert im.format == "PNG" and im.size == (900, 360)
+
+
+def test_train_minutes_option_and_mismatch(runs, tmp_path, capsys):
+    bench = _bench()
+    out = tmp_path / "c2f.json"
+    assert bench.main(["--tokenizer", str(runs / "tok" / "checkpoints"), "--baseline", str(runs / "grid"), "--num",
+                       "2", "--out", str(out), "--train-minutes", "12.5", "--no-progress"]) == 2  # not a run folder
+    assert capsys.readouterr().err.startswith("error: ")
+    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(runs / "grid"), "--num", "2", "--out",
+                       str(out), "--train-minutes", "12.5", "--no-progress"]) == 0
+    data = json.loads(out.read_text())
+    assert data["train_minutes"] == 12.5 and data["train_minutes_source"] == "--train-minutes"
+    assert "coarse_to_fine.py" in data["command"]
+    other = tmp_path / "other"
+    VideoFlexTok.from_preset("tiny", [*MODEL[:1], "K=8", *MODEL[2:]]).save_pretrained(other)
+    before = out.read_bytes()
+    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(other), "--num", "2", "--out",
+                       str(out), "--no-progress"]) == 2
+    assert "K (8) differs" in capsys.readouterr().err and out.read_bytes() == before
