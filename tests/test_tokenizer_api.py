@@ -203,3 +203,20 @@ def test_x_prediction_turns_a_clean_estimate_into_the_velocity():
     eps, s = torch.randn_like(x0), torch.full((2, 5), 0.7)
     v = model.velocity(0.7 * eps + 0.3 * x0, s, regs)
     torch.testing.assert_close(v, eps - x0, atol=1e-5, rtol=1e-5)
+
+
+def test_x_loss_is_the_velocity_loss_times_s_squared():
+    # with time_std 0 every sample has the same flow time s, so flow_loss "x" = flow_loss "v" * max(s, s_min)^2
+    from videoflextok.flow import sample_times
+
+    model = small_model("prediction=x", "time_std=0.0", "time_mean=0.5", "time_shift=2.0")
+    video = random_video(2, 5)
+    torch.manual_seed(3)
+    v_loss = model.training_losses(video)["flow"]
+    model.config.flow_loss = "x"
+    torch.manual_seed(3)
+    x_loss = model.training_losses(video)["flow"]
+    s = float(sample_times((1,), 0.5, 0.0, 2.0))
+    torch.testing.assert_close(x_loss, v_loss * s**2, rtol=1e-5, atol=0)
+    with pytest.raises(ConfigError, match="flow_loss"):
+        small_model("prediction=v", "flow_loss=x")  # needs prediction x
