@@ -206,3 +206,18 @@ def test_out_is_a_file(demo_run, tmp_path, capsys):
     target.write_text("keep me")
     assert main(["demo", "--out", str(target), "--tokenizer", str(root / "tok"), "--no-progress"]) == 2
     assert "is not a folder" in capsys.readouterr().err and target.read_text() == "keep me"
+
+
+def test_shipped_demo_tokenizer_is_complete_small_and_matches_its_preset():
+    from videoflextok.config import to_dict
+    from videoflextok.report.demo import default_tokenizer_folder
+    from videoflextok.tokenizer.model import preset_config
+
+    folder = default_tokenizer_folder()
+    files = {p.name: p.stat().st_size for p in folder.iterdir()}
+    assert {"model.safetensors", "config.json", "metrics.jsonl", "run_config.yaml"} <= files.keys()
+    assert sum(files.values()) < 50e6  # the limit for what the repository ships
+    model = VideoFlexTok.from_pretrained(folder)
+    assert to_dict(model.config) == to_dict(preset_config("demo"))  # the preset is the recipe of the shipped model
+    steps = [json.loads(line)["step"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 5200  # the log of the whole run ships with it
