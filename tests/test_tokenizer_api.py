@@ -220,3 +220,14 @@ def test_x_loss_is_the_velocity_loss_times_s_squared():
     torch.testing.assert_close(x_loss, v_loss * s**2, rtol=1e-5, atol=0)
     with pytest.raises(ConfigError, match="flow_loss"):
         small_model("prediction=v", "flow_loss=x")  # needs prediction x
+
+
+def test_pos_std_sets_the_position_embedding_scale():
+    # a loud position embedding (pos_std ~ 1) lets a short run tell patches apart when the input is mostly noise
+    quiet, loud = small_model(randomize=False), small_model("pos_std=1.0", randomize=False)
+    for part in ("encoder", "decoder"):
+        for name in ("pos_space", "pos_time"):
+            assert getattr(getattr(quiet, part), name).std() < 0.05
+            assert getattr(getattr(loud, part), name).std() > 0.5
+    with pytest.raises(ConfigError, match="pos_std"):
+        small_model("pos_std=0")

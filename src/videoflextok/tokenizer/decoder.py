@@ -29,8 +29,8 @@ class FlowDecoder(nn.Module):
         self.K = cfg.K
         self.dim = d
         self.patch_in = nn.Linear(cfg.patch_dim, d, bias=False)
-        self.pos_space = learned_embedding(cfg.num_patches, d)
-        self.pos_time = learned_embedding(lc, d)
+        self.pos_space = learned_embedding(cfg.num_patches, d, std=cfg.pos_std)
+        self.pos_time = learned_embedding(lc, d, std=cfg.pos_std)
         self.code_in = nn.Linear(len(cfg.fsq_levels), d, bias=False)
         self.reg_pos = learned_embedding(cfg.K, d)
         self.reg_time = learned_embedding(lc, d)

@@ -27,8 +27,8 @@ class RegisterEncoder(nn.Module):
         d, lc = cfg.encoder_dim, cfg.chunk_latent_frames
         self.K = cfg.K
         self.patch_embed = nn.Linear(cfg.patch_dim, d, bias=False)
-        self.pos_space = learned_embedding(cfg.num_patches, d)
-        self.pos_time = learned_embedding(lc, d)
+        self.pos_space = learned_embedding(cfg.num_patches, d, std=cfg.pos_std)
+        self.pos_time = learned_embedding(lc, d, std=cfg.pos_std)
         self.registers = learned_embedding(lc, cfg.K, d)  # [T_max, K, d]
         self.transformer = Transformer(d, cfg.encoder_depth, cfg.encoder_heads)
         self.fsq = FSQ(cfg.fsq_levels)
