@@ -42,9 +42,11 @@ class VAEConfig:
     spatial_factor: int = 8  # space compression: H, W -> H/f, W/f
     temporal_kernel: int = 3  # temporal extent of the causal 3D convolutions
     spatial_only_stages: int = 0  # first encoder / last decoder stages that use per-frame (1x3x3) convolutions
+    head_norm: bool = True  # per-frame GroupNorm before the encoder's and decoder's output convolutions
     kl_weight: float = 1e-4  # weight of the KL term (mean over latent elements)
     init_logvar: float = -4.0  # initial posterior log-variance (bias of the logvar outputs); 0 = unit noise at start
     l1_weight: float = 1.0  # weight of the L1 pixel reconstruction term
+    l2_weight: float = 0.0  # weight of the squared-error (MSE) pixel term; it pulls PSNR up where L1 stalls
     perceptual_weight: float = 0.0  # weight of the frozen-feature perceptual term (0 = off)
     perceptual_frames: int = 4  # frames per clip fed to the perceptual network (random subset)
     adversarial_weight: float = 0.0  # weight of the generator's adversarial term (0 = off)

@@ -69,18 +69,32 @@ class CausalConv3d(StreamingModule):
         return self.conv(x)
 
 
+def group_count(channels: int, groups: int = 8, min_group_channels: int = 8) -> int:
+    """Number of norm groups: the largest divisor of ``gcd(groups, channels)`` that leaves at least
+    ``min_group_channels`` channels per group (1 for narrow layers)."""
+    count = math.gcd(groups, channels)
+    while count > 1 and (channels // count < min_group_channels or channels % count):
+        count -= 1
+    return count
+
+
 class FrameGroupNorm(nn.Module):
     """GroupNorm computed separately for every frame (statistics over channel groups and H, W, never time).
 
     Per-frame statistics keep the layer time causal (and temporal chunking exact). A per-position norm
     over channels alone was tried first: it discards contrast between positions and the network then
     failed to fit even one batch of ``shapes`` clips (L1 stuck above a mean-colour predictor).
+
+    Every group holds at least ``min_group_channels`` channels (fewer groups for narrow layers): a
+    normalised group of k channels keeps only k - 2 numbers of a spatially uniform frame (its mean and
+    scale are removed). With 2 channels per group (the old grouping of 16-channel layers) the decoder's
+    last norm reduced a plain background to a sign pattern, independent of its gray level.
     x: [B, C, T, H, W] -> same shape.
     """
 
-    def __init__(self, channels: int, groups: int = 8, eps: float = 1e-6) -> None:
+    def __init__(self, channels: int, groups: int = 8, eps: float = 1e-6, min_group_channels: int = 8) -> None:
         super().__init__()
-        self.groups = math.gcd(groups, channels)
+        self.groups = group_count(channels, groups, min_group_channels)
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))

@@ -1,6 +1,6 @@
 """Training objective of the video VAE.
 
-loss = l1_weight * |x - x_hat| + kl_weight * KL(q || N(0, I))
+loss = l1_weight * |x - x_hat| + l2_weight * (x - x_hat)^2 + kl_weight * KL(q || N(0, I))
      + perceptual_weight * d_feat(x, x_hat)                       (frozen EfficientNet-Lite0, optional)
      + [step >= adversarial_start] * (adversarial_weight * -D(x_hat) + hinge(D; x, x_hat))  (optional)
 
@@ -44,12 +44,16 @@ class VAELoss(nn.Module):
     def forward(
         self, video: torch.Tensor, recon: torch.Tensor, posterior: DiagonalGaussian, step: int
     ) -> dict[str, torch.Tensor]:
-        """video, recon: [B, 3, T, H, W]; returns scalars "loss", "l1", "kl" (+ "perceptual", "g_adv", "d_adv")."""
+        """video, recon: [B, 3, T, H, W]; returns scalars "loss", "l1", "kl" (+ "mse", "perceptual", "g_adv",
+        "d_adv")."""
         cfg = self.cfg
         out: dict[str, torch.Tensor] = {}
         out["l1"] = (video.float() - recon.float()).abs().mean()
         out["kl"] = posterior.kl()
         loss = cfg.l1_weight * out["l1"] + cfg.kl_weight * out["kl"]
+        if cfg.l2_weight > 0:
+            out["mse"] = (video.float() - recon.float()).pow(2).mean()
+            loss = loss + cfg.l2_weight * out["mse"]
         adversarial_on = self.discriminator is not None and step >= cfg.adversarial_start
         if self.perceptual is not None or adversarial_on:
             b, t = video.shape[0], video.shape[2]

@@ -4,6 +4,10 @@ Encoder: stages of residual blocks at widths ``base_channels * channel_mults[i]`
 the last) by a downsampling that halves space (first stages) and/or time (last stages); a middle pair of
 blocks; a projection to ``2 * latent_channels`` (mean and log-variance). The decoder mirrors it with one
 more block per stage. Both are time causal (see :mod:`videoflextok.vae.layers`).
+
+``head_norm = False`` drops the per-frame GroupNorm in front of both output convolutions: that norm removes
+each group's mean and scale per frame, so a clip's overall colour level can reach the latent and the
+output only through learned channel ratios; without it, the residual stream carries it straight through.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Encoder(nn.Module):
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)
         self.mid = nn.Sequential(ResBlock3d(ch, ch, kt), ResBlock3d(ch, ch, kt))
-        self.norm_out = FrameGroupNorm(ch)
+        self.norm_out = FrameGroupNorm(ch) if cfg.head_norm else nn.Identity()
         self.conv_out = CausalConv3d(ch, 2 * cfg.latent_channels, (kt, 3, 3))
         # a narrow initial posterior lets information through from the first steps (unit noise drowns the
         # small initial means, the decoder learns to ignore z and the KL term then collapses the posterior)
@@ -75,7 +79,7 @@ class Decoder(nn.Module):
                     layers.append(Upsample3d(ch, temporal, spatial, kt if temporal else cfg.stage_kernel_t(i - 1)))
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)
-        self.norm_out = FrameGroupNorm(ch)
+        self.norm_out = FrameGroupNorm(ch) if cfg.head_norm else nn.Identity()
         self.conv_out = CausalConv3d(ch, cfg.in_channels, (cfg.stage_kernel_t(0), 3, 3))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
