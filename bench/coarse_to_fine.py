@@ -32,10 +32,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine_info  # noqa: E402
-from videoflextok.atomic import atomic_file, atomic_write_text  # noqa: E402
+from videoflextok.atomic import atomic_write_text  # noqa: E402
 from videoflextok.checkpoint import load_pretrained, resolve_checkpoint_folder  # noqa: E402
 from videoflextok.errors import ConfigError, VideoFlexTokError  # noqa: E402
 from videoflextok.eval.reconstruction import ReconstructionEvalConfig, evaluate_reconstruction  # noqa: E402
+from videoflextok.plotting import pyplot, save_png, token_axis  # noqa: E402
 from videoflextok.tokenizer.model import VideoFlexTok  # noqa: E402
 from videoflextok.train.metrics_log import METRICS_FILE, read_metrics  # noqa: E402
 
@@ -73,12 +74,7 @@ def evaluate(tokenizer: VideoFlexTok, args: argparse.Namespace, progress: bool) 
 
 def plot(payload: dict[str, Any], path: Path) -> Path:
     """PSNR and class score against k (log2 axis) for both models; the originals' class score dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = pyplot().subplots(1, 2, figsize=(9, 3.6))
     names = {"tokenizer": "VideoFlexTok (nested dropout)", "grid_baseline": "3D grid (no nested dropout)"}
     ks = [r["k"] for r in payload["tokenizer"]]
     for ax, metric, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "class_score", "class score")):
@@ -86,20 +82,12 @@ def plot(payload: dict[str, Any], path: Path) -> Path:
             ax.plot([r["k"] for r in payload[key]], [r[metric] for r in payload[key]], marker="o", label=name)
         if metric == "class_score":
             ax.axhline(payload["original_class_score"], ls="--", color="gray", label="original clips")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_xlabel("tokens per latent frame (k)")
+        token_axis(ax, ks, "tokens per latent frame (k)")
         ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     fig.suptitle(f"{payload['num']} held-out shapes clips, {payload['steps']} decode step(s)", fontsize=10)
     fig.tight_layout()
-    try:
-        with atomic_file(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

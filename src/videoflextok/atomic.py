@@ -2,6 +2,7 @@
 
 Every file this package writes for a user (checkpoints, videos, token shards, statistics, plots, caches)
 goes through :func:`atomic_file`: write to a temp file in the same folder, fsync, rename over the target.
+:func:`check_out_folder` checks a command's ``--out`` folder before anything is written into it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from videoflextok.errors import ConfigError
 
 TMP_PREFIX = ".tmp-"  # every temp file or folder starts with it, so leftovers of a crash can be found
 
@@ -56,3 +59,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a small text file atomically."""
     with atomic_file(path) as tmp:
         tmp.write_text(text)
+
+
+def check_out_folder(out: str | os.PathLike) -> Path:
+    """``out`` as an output folder that can be created: not an existing file, and its parent exists.
+
+    Raises ConfigError with one sentence otherwise; creates nothing (callers create it once inputs are checked).
+    """
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out '{folder}' exists and is not a folder")
+    if not folder.parent.is_dir():
+        raise ConfigError(f"the parent folder of --out '{folder}' does not exist")
+    return folder

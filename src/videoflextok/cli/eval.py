@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from videoflextok.atomic import atomic_write_text
+from videoflextok.atomic import atomic_write_text, check_out_folder
 from videoflextok.checkpoint import load_pretrained
 from videoflextok.cli.pretokenize import default_device
 from videoflextok.data.config import DATASETS, SPLITS
@@ -79,11 +79,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _out_folder(out: str) -> Path:
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--out '{folder}' exists and is not a folder")
-    if not folder.parent.is_dir():
-        raise ConfigError(f"the parent folder of --out '{folder}' does not exist")
+    folder = check_out_folder(out)
     folder.mkdir(exist_ok=True)
     return folder
 

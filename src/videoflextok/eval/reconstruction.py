@@ -21,7 +21,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from videoflextok.atomic import atomic_file
 from videoflextok.data.config import DataConfig
 from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError, VideoFlexTokError
@@ -29,6 +28,7 @@ from videoflextok.eval.fvd import FVD_FRAMES, FeatureStats, frechet_distance_fro
 from videoflextok.eval.metrics import mae, mse, psnr, ssim
 from videoflextok.eval.probe import ShapesProbe, class_score
 from videoflextok.eval.probe_train import load_or_train_probe
+from videoflextok.plotting import pyplot, save_png, token_axis
 from videoflextok.tokenizer.model import VideoFlexTok
 
 PIXEL_METRICS = ("mae", "mse", "psnr", "ssim")  # per-frame metrics, averaged over frames and clips
@@ -205,11 +205,7 @@ def evaluate_reconstruction(
 def plot_reconstruction(result: dict[str, Any], path: str | os.PathLike) -> Path:
     """One panel per metric (MAE, MSE, PSNR, SSIM, rFVD, class score when measured) against tokens per frame
     (log2 axis); the originals' class score as a dashed line. Written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = result["rows"]
     ks = [r["tokens_per_frame"] for r in rows]
     names = [m for m in PLOT_METRICS if any(r.get(m) is not None for r in rows)]
@@ -223,18 +219,9 @@ def plot_reconstruction(result: dict[str, Any], path: str | os.PathLike) -> Path
         if name == "class_score" and result.get("class_score_original") is not None:
             ax.axhline(result["class_score_original"], ls="--", color="gray", label="originals")
             ax.legend(fontsize=8)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_xlabel("tokens per frame")
+        token_axis(ax, ks, "tokens per frame")
         ax.set_title(labels[name])
-        ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
-    path = Path(path)
-    try:
-        with atomic_file(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)

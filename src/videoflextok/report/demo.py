@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from videoflextok.atomic import atomic_write_text
+from videoflextok.atomic import atomic_write_text, check_out_folder
 from videoflextok.checkpoint import load_pretrained
 from videoflextok.data.samples import sample_videos
 from videoflextok.data.shapes import ShapesDataset
@@ -121,15 +121,6 @@ def load_clips(cfg: DemoConfig, resolution: int, frames: int) -> list[DemoClip]:
     return clips
 
 
-def _out_folder(out: str) -> Path:
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--out '{folder}' exists and is not a folder")
-    if not folder.parent.is_dir():
-        raise ConfigError(f"the parent folder of --out '{folder}' does not exist")
-    return folder
-
-
 @torch.no_grad()
 def reconstruct_clip(tokenizer: VideoFlexTok, video: torch.Tensor, ks: tuple[int, ...], steps: int,
                      seed: int) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
@@ -151,7 +142,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, log: Callable[[str], None] 
             raise ConfigError(f"--{name} must be at least 1, got {value}")
     if cfg.fps <= 0:
         raise ConfigError(f"--fps must be positive, got {cfg.fps}")
-    folder = _out_folder(cfg.out)
+    folder = check_out_folder(cfg.out)
     t0 = time.perf_counter()
     tokenizer, tok_folder = load_tokenizer(cfg.tokenizer, cfg.device)
     tcfg = tokenizer.config

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from videoflextok.atomic import atomic_file
+from videoflextok.plotting import pyplot, save_png, token_axis
 
 
 def plot_rate_distortion(curves: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike,
@@ -20,31 +20,17 @@ def plot_rate_distortion(curves: Mapping[str, Sequence[Mapping[str, Any]]], path
 
     curves: name -> rows with "k", "psnr" and "ssim" (rows sorted by k).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not curves:
         raise ValueError("need at least one curve to plot")
     ks = sorted({int(row["k"]) for rows in curves.values() for row in rows})
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig, axes = pyplot().subplots(1, 2, figsize=(9, 3.6))
     for ax, metric, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ssim", "SSIM")):
         for name, rows in curves.items():
             ax.plot([r["k"] for r in rows], [r[metric] for r in rows], marker="o", label=name)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(ks, [str(k) for k in ks])
-        ax.set_xlabel("tokens per latent frame (k)")
+        token_axis(ax, ks, "tokens per latent frame (k)")
         ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    try:
-        with atomic_file(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path)
