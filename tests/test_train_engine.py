@@ -88,7 +88,7 @@ class ToyRun:
     model: ToyConfig = field(default_factory=ToyConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=20, batch_size=8, lr=1e-2, warmup_steps=2, log_every=1, checkpoint_every=5, val_every=0,
-        progress=False, ema_decay=0.9,
+        progress=False, ema_decay=0.9, precision="fp32",  # exact comparisons below; bf16 has its own test
     ))
     poison: tuple[int, ...] = ()  # dataset indices whose batches give a NaN loss
     n: int = 64  # dataset size
@@ -340,3 +340,18 @@ def _main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     _main(sys.argv[1:])
+
+
+def test_precision_auto_is_bf16_exactly_where_the_device_runs_it(monkeypatch):
+    from videoflextok.train import distributed as D
+
+    cpu = torch.device("cpu")
+    assert D.resolve_precision("fp32", cpu) == "fp32" and D.resolve_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(D, "bf16_supported", lambda device: True)
+    assert D.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(D, "bf16_supported", lambda device: False)
+    assert D.resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.undo()
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    assert D.bf16_supported(cpu) == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    assert TrainConfig().precision == "auto"

@@ -49,5 +49,17 @@ def sample(
     if temperature == 0:
         return logits.argmax(dim=-1)
     logits = filter_top_p(filter_top_k(logits / temperature, top_k), top_p)
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    return draw(logits.softmax(dim=-1), generator)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One id per row of ``probs [B, V]`` (rows need not sum to 1), by inverse CDF: one uniform per row.
+
+    The same distribution as ``torch.multinomial(probs, 1)``, which draws one exponential per vocabulary
+    entry (64,000 per token here) and was ~20% of a KV-cached sampling step. The cumulative sum is in fp64 so
+    rounding cannot move mass between neighbouring ids; zero-probability ids have empty intervals.
+    """
+    cdf = probs.double().cumsum(dim=-1)
+    u = torch.rand(probs.shape[0], 1, dtype=torch.float64, device=probs.device, generator=generator)
+    ids = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
+    return ids[:, 0].clamp_max(probs.shape[-1] - 1)

@@ -16,6 +16,32 @@ from torch import nn
 
 from videoflextok.nn.norms import RMSNorm
 
+# Largest score matrix (batch x heads x queries x keys) for which bf16 attention on CPU runs as two matmuls
+# and a softmax instead of the fused kernel: measured on one core (L = 480 tokens, head_dim 64, the tokenizer's
+# block-causal mask) forward + backward 1.35-1.6x faster that way in bf16; in fp32 the fused kernel is faster,
+# and for long sequences its O(N) memory matters more, so those keep F.scaled_dot_product_attention.
+CPU_BF16_EXPLICIT_MAX_SCORES = 1 << 24
+
+
+def attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False
+) -> torch.Tensor:
+    """``F.scaled_dot_product_attention(q, k, v, mask, is_causal)`` for q, k, v ``[B, heads, N, head_dim]``.
+
+    bf16 on CPU up to :data:`CPU_BF16_EXPLICIT_MAX_SCORES` scores: q k^T in bf16, softmax in fp32, then the
+    value matmul in bf16 (every query must be allowed at least one key, as with all masks of this package).
+    """
+    scores = q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]
+    if q.device.type != "cpu" or q.dtype != torch.bfloat16 or scores > CPU_BF16_EXPLICIT_MAX_SCORES:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal and mask is None)
+    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+    if mask is None and is_causal:
+        n_q, n_k = q.shape[2], k.shape[2]
+        mask = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril(diagonal=n_k - n_q)
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    return logits.softmax(dim=-1, dtype=torch.float32).to(v.dtype) @ v
+
 
 class KVCache:
     """Keys and values of the tokens seen so far, for one attention layer. Tensors [B, heads, N, head_dim].
@@ -70,5 +96,5 @@ class Attention(nn.Module):
             q, k = rope(q), rope(k)
         if cache is not None:
             k, v = cache.append(k, v)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal and mask is None)
+        out = attention(q, k, v, mask=mask, is_causal=is_causal)
         return self.proj(rearrange(out, "b h n d -> b n (h d)"))

@@ -43,15 +43,18 @@ class AxialRoPE(nn.Module):
 
     def rotate(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         """x: [B, heads, N, head_dim]; cos/sin: [N, head_dim] -> rotated x, same shape and dtype."""
-        parts = x.float().unflatten(-1, (self.num_axes, 2, -1))  # [..., axes, 2, part/2]
-        first, second = parts.unbind(-2)
+        xf = x.float()  # a no-op for fp32 input
+        first, second = xf.unflatten(-1, (self.num_axes, 2, -1)).unbind(-2)  # [..., axes, part/2] each
         rotated_half = torch.stack([-second, first], dim=-2).flatten(-3)  # [..., head_dim]
-        out = x.float() * cos + rotated_half * sin
-        return out.to(x.dtype)
+        return torch.addcmul(xf * cos, rotated_half, sin).to(x.dtype)
 
-    def function(self, positions: torch.Tensor):
-        """A callable ``x -> rotated x`` for ``Attention(rope=...)``, for the given positions [N, num_axes]."""
-        cos, sin = self.cos_sin(positions)
+    def function(self, positions: torch.Tensor, cos_sin: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """A callable ``x -> rotated x`` for ``Attention(rope=...)``, for the given positions [N, num_axes].
+
+        cos_sin: the :meth:`cos_sin` of these positions if already computed (e.g. sliced from a table made once
+        per sampling run), on the device of the tensors to rotate.
+        """
+        cos, sin = self.cos_sin(positions) if cos_sin is None else cos_sin
 
         def apply(x: torch.Tensor) -> torch.Tensor:
             return self.rotate(x, cos.to(x.device), sin.to(x.device))

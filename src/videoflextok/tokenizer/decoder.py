@@ -15,7 +15,7 @@ from torch import nn
 
 from videoflextok.nn.adaln import AdaLNBlock, AdaLNFinal
 from videoflextok.nn.masks import time_block_causal_mask
-from videoflextok.nn.posemb import TimestepEmbedder, learned_embedding
+from videoflextok.nn.posemb import TimestepEmbedder, learned_embedding, position_embeddings
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.nested_dropout import apply_nested_dropout
 
@@ -29,10 +29,9 @@ class FlowDecoder(nn.Module):
         self.K = cfg.K
         self.dim = d
         self.patch_in = nn.Linear(cfg.patch_dim, d, bias=False)
-        self.pos_space = learned_embedding(cfg.num_patches, d, std=cfg.pos_std)
-        self.pos_time = learned_embedding(lc, d, std=cfg.pos_std)
+        self.pos_space, self.pos_time = position_embeddings(cfg.num_patches, lc, d, cfg.pos_init, cfg.pos_std)
         self.code_in = nn.Linear(len(cfg.fsq_levels), d, bias=False)
-        self.reg_pos = learned_embedding(cfg.K, d)
+        self.reg_pos = learned_embedding(cfg.K, d, std=cfg.reg_pos_std)
         self.reg_time = learned_embedding(lc, d)
         self.mask_token = learned_embedding(d)  # replaces registers after k (nested dropout / keep_k)
         self.null_registers = learned_embedding(cfg.K, d)  # unconditional registers for CFG / a clean prefix

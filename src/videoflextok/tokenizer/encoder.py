@@ -14,7 +14,7 @@ from torch import nn
 
 from videoflextok.nn.blocks import Transformer
 from videoflextok.nn.masks import time_block_causal_last_mask
-from videoflextok.nn.posemb import learned_embedding
+from videoflextok.nn.posemb import learned_embedding, position_embeddings
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.fsq import FSQ
 
@@ -27,8 +27,7 @@ class RegisterEncoder(nn.Module):
         d, lc = cfg.encoder_dim, cfg.chunk_latent_frames
         self.K = cfg.K
         self.patch_embed = nn.Linear(cfg.patch_dim, d, bias=False)
-        self.pos_space = learned_embedding(cfg.num_patches, d, std=cfg.pos_std)
-        self.pos_time = learned_embedding(lc, d, std=cfg.pos_std)
+        self.pos_space, self.pos_time = position_embeddings(cfg.num_patches, lc, d, cfg.pos_init, cfg.pos_std)
         self.registers = learned_embedding(lc, cfg.K, d)  # [T_max, K, d]
         self.transformer = Transformer(d, cfg.encoder_depth, cfg.encoder_heads)
         self.fsq = FSQ(cfg.fsq_levels)

@@ -27,7 +27,8 @@ class TrainConfig:
     min_lr_ratio: float = 0.1  # cosine decays lr to lr * min_lr_ratio at the last step
     grad_clip: float = 1.0  # clip the global gradient norm to this value; <= 0 disables clipping
     ema_decay: float = 0.999  # EMA of weights (decay ramps up as min(d, (1+n)/(10+n))); <= 0 disables EMA
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast to bfloat16 (CPU and GPU); weights stay fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # bf16 = autocast to bfloat16, weights stay fp32; auto =
+    # bf16 where the device runs it natively (GPU with bf16, CPU with AVX512-BF16 or AMX), else fp32
     compile: bool = False  # wrap the loss computation in torch.compile
     activation_checkpointing: bool = False  # recompute block activations in backward (saves memory)
     distributed: Literal["auto", "none", "ddp", "fsdp"] = "auto"  # auto = ddp when torchrun starts > 1 process

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -40,6 +41,26 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     if preference.startswith("cuda:"):
         return torch.device(preference)
     return torch.device("cuda", local_rank)
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 matmuls natively: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no cheap way to ask, stay in fp32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> "bf16" where :func:`bf16_supported`, else "fp32"; "fp32" / "bf16" as given."""
+    if precision == "auto":
+        return "bf16" if bf16_supported(device) else "fp32"
+    return precision
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

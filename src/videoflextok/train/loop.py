@@ -205,7 +205,8 @@ class Trainer:
         logger = MetricsLogger(self.run_dir, enabled=info.is_main, resume_step=resume_step)
         bar = tqdm(total=cfg.steps, initial=start_step, disable=not (info.is_main and cfg.progress), desc="train",
                    dynamic_ncols=True)
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        precision = D.resolve_precision(cfg.precision, device)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
         max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
         params = [p for p in model.parameters() if p.requires_grad]
 
