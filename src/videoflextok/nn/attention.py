@@ -92,8 +92,8 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads)
         q, k = self.q_norm(q), self.k_norm(k)
-        if rope is not None:  # one rotation of q and k together: half the small ops of a decoding step
-            q, k = rope(torch.stack([q, k])).unbind(0)
+        if rope is not None:
+            q, k = rope(q), rope(k)
         if cache is not None:
             k, v = cache.append(k, v)
         out = attention(q, k, v, mask=mask, is_causal=is_causal)

@@ -48,11 +48,12 @@ class VAELoss(nn.Module):
         "d_adv")."""
         cfg = self.cfg
         out: dict[str, torch.Tensor] = {}
-        out["l1"] = (video.float() - recon.float()).abs().mean()
+        error = video.float() - recon.float()
+        out["l1"] = error.abs().mean()
         out["kl"] = posterior.kl()
         loss = cfg.l1_weight * out["l1"] + cfg.kl_weight * out["kl"]
         if cfg.l2_weight > 0:
-            out["mse"] = (video.float() - recon.float()).pow(2).mean()
+            out["mse"] = error.pow(2).mean()
             loss = loss + cfg.l2_weight * out["mse"]
         adversarial_on = self.discriminator is not None and step >= cfg.adversarial_start
         if self.perceptual is not None or adversarial_on:
