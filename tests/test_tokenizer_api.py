@@ -255,3 +255,37 @@ def test_sincos_position_init_and_register_index_scale():
         small_model("pos_init=rope")
     with pytest.raises(ConfigError, match="reg_pos_std"):
         small_model("reg_pos_std=0")
+
+
+def test_register_mixing_ties_registers_to_places_from_step_zero():
+    plain = small_model(randomize=False)
+    assert plain.encoder.mix is None and plain.decoder.mix is None  # off by default: older checkpoints load
+    model = small_model("register_mixing=true", randomize=False)
+    cfg = model.config
+    assert model.encoder.mix.shape == (cfg.K, cfg.num_patches)
+    assert model.decoder.mix.shape == (cfg.num_patches, cfg.K)
+    assert model.num_params() == plain.num_params() + 2 * cfg.K * cfg.num_patches
+    with torch.no_grad():
+        patches = torch.randn(2, 1, cfg.num_patches, cfg.patch_dim)
+        x = model.encoder.patch_embed(patches) + model.encoder.pos_space + model.encoder.pos_time[:1, None]
+        # with the transformer left out, register k's input is the learned register + its own mix of the patches
+        regs = model.encoder.initial_registers(2, 1)
+        mixed = regs + torch.einsum("kn,btnd->btkd", model.encoder.mix, x)
+        model.encoder.transformer.blocks = torch.nn.ModuleList()
+        feats = model.encoder.features(patches)
+        torch.testing.assert_close(model.encoder.transformer.norm(mixed), feats)  # the final norm only
+        # the inputs of two registers of the same clip differ, unlike with attention-only pooling at init
+        assert (mixed[:, 0, 0] - mixed[:, 0, 1]).abs().mean() > 0.1
+    # the decoder: a patch's input changes with a register of its own frame before any block runs
+    dec = model.decoder
+    seen = {}
+    dec.blocks[0].register_forward_pre_hook(lambda mod, args: seen.update(h=args[0]))
+    xs, s = torch.randn(1, 1, cfg.num_patches, cfg.patch_dim), torch.ones(1, 1)
+    regs = torch.zeros(1, 1, cfg.K, cfg.decoder_dim)
+    with torch.no_grad():
+        dec(xs, s, regs)
+        base = seen.pop("h")
+        regs[0, 0, 0] = 1.0
+        dec(xs, s, regs)
+        moved = seen.pop("h")[:, : cfg.num_patches]
+    torch.testing.assert_close((moved - base[:, : cfg.num_patches])[0], dec.mix[:, :1] * torch.ones(cfg.decoder_dim))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tokenizer_helpers import random_video, small_model
@@ -14,9 +15,10 @@ def encoder_inputs(model, video):
     return patches, registers
 
 
+@pytest.mark.parametrize("mixing", ["false", "true"])
 @torch.no_grad()
-def test_tokens_up_to_k_ignore_registers_after_k():
-    model = small_model("K=6")
+def test_tokens_up_to_k_ignore_registers_after_k(mixing):
+    model = small_model("K=6", f"register_mixing={mixing}")
     patches, registers = encoder_inputs(model, random_video(2, 17))
     feats = model.encoder.features(patches, registers)
     _, ids = model.encoder.quantize(feats)
@@ -33,9 +35,10 @@ def test_tokens_up_to_k_ignore_registers_after_k():
             assert not torch.allclose(feats2[:, t, k:], feats[:, t, k:])  # the perturbation does reach k..K
 
 
+@pytest.mark.parametrize("mixing", ["false", "true"])
 @torch.no_grad()
-def test_tokens_of_a_frame_ignore_later_frames():
-    model = small_model()
+def test_tokens_of_a_frame_ignore_later_frames(mixing):
+    model = small_model(f"register_mixing={mixing}")
     for frames in (17, 33):
         video = random_video(1, frames)
         tokens = model.tokenize(video)[0]
@@ -48,9 +51,10 @@ def test_tokens_of_a_frame_ignore_later_frames():
             assert not torch.equal(tokens2[t + 1 :], tokens[t + 1 :])
 
 
+@pytest.mark.parametrize("mixing", ["false", "true"])
 @torch.no_grad()
-def test_decoder_output_ignores_registers_of_later_frames():
-    model = small_model()
+def test_decoder_output_ignores_registers_of_later_frames(mixing):
+    model = small_model(f"register_mixing={mixing}")
     cfg = model.config
     b, T = 2, cfg.chunk_latent_frames
     x = torch.randn(b, T, cfg.num_patches, cfg.patch_dim)

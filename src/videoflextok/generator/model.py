@@ -28,6 +28,7 @@ from videoflextok.generator.config import GeneratorConfig
 from videoflextok.generator.cross_attention import CrossAttention
 from videoflextok.generator.sampling import apply_cfg, sample
 from videoflextok.nn.attention import Attention, KVCache
+from videoflextok.nn.linear import Linear, row_major_weights
 from videoflextok.nn.mlp import SwiGLU
 from videoflextok.nn.norms import RMSNorm
 from videoflextok.nn.rope import AxialRoPE
@@ -73,7 +74,7 @@ class VideoGenerator(nn.Module):
         self.text_cond = TextCondition(c) if c.conditioning == "text" else None
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.depth))
         self.norm = RMSNorm(c.width)
-        self.head = nn.Linear(c.width, c.vocab_size, bias=False)
+        self.head = Linear(c.width, c.vocab_size, bias=False)
         self.rope = AxialRoPE(c.head_dim, num_axes=2, base=c.rope_base)
         self.reset_parameters()
 
@@ -165,10 +166,13 @@ class VideoGenerator(nn.Module):
     # ------------------------------------------------------------------------------------------------
     # the transformer
 
-    def _inputs(self, prev: torch.Tensor, cells: torch.Tensor, enc, first: bool) -> torch.Tensor:
+    def _inputs(
+        self, prev: torch.Tensor, cells: torch.Tensor, enc, first: bool, cell_emb: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """prev: [B, n'] token ids feeding the positions; cells: [n, 2] -> inputs [B, n, width].
 
         With ``first`` the first position is the start vector and ``n = n' + 1``; otherwise ``n = n'``.
+        cell_emb: the :meth:`_cell_embedding` of ``cells`` if already computed.
         """
         x = self.tok_emb(prev)
         if first:
@@ -176,7 +180,11 @@ class VideoGenerator(nn.Module):
             if enc[0] == "class":
                 start = start + enc[1][:, None, :]
             x = torch.cat([start.to(x.dtype), x], dim=1)
-        return x + self.frame_emb(cells[:, 0]) + self.index_emb(cells[:, 1])
+        return x + (self._cell_embedding(cells) if cell_emb is None else cell_emb)
+
+    def _cell_embedding(self, cells: torch.Tensor) -> torch.Tensor:
+        """cells [n, 2] (latent frame, token index) -> their learned embeddings summed, [n, width]."""
+        return self.frame_emb(cells[:, 0]) + self.index_emb(cells[:, 1])
 
     def _run(
         self,
@@ -186,14 +194,12 @@ class VideoGenerator(nn.Module):
         caches=None,
         context_kv=None,
         last_only: bool = False,
-        head_t: torch.Tensor | None = None,
         cos_sin: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """x: [B, n, width] inputs at cells [n, 2] -> logits [B, n, vocab] (fp32); [B, 1, vocab] with last_only.
 
         last_only: apply the vocabulary head to the last position only (sampling needs no other logits, and
         the head, width x vocab, costs far more per position than the blocks of a small model).
-        head_t: the head weight transposed and contiguous, [width, vocab] (see :meth:`_sampling_head`).
         cos_sin: the rotary tables of ``cells`` if already computed.
         """
         rope = self.rope.function(cells, cos_sin)
@@ -215,22 +221,7 @@ class VideoGenerator(nn.Module):
             )
         if last_only:
             x = x[:, -1:]
-        if head_t is not None:
-            return (self.norm(x).to(head_t.dtype) @ head_t).float()
         return self.head(self.norm(x)).float()
-
-    def _sampling_head(self) -> torch.Tensor:
-        """The head weight as [width, vocab], contiguous, in the dtype the matmul will run in.
-
-        Sampling multiplies one row by the head per token. With the [vocab, width] layout of nn.Linear that
-        product runs ~5x slower on CPU than with the weight stored the other way round (measured for
-        64,000 x 128); under autocast the weight is cast once here instead of once per token.
-        """
-        weight = self.head.weight.detach()
-        device = weight.device.type
-        if torch.is_autocast_enabled(device):
-            weight = weight.to(torch.get_autocast_dtype(device))
-        return weight.t().contiguous()
 
     def _check_tokens(self, ids: torch.Tensor, num_frames: int, tokens_per_frame: int) -> None:
         c = self.config
@@ -387,7 +378,7 @@ class VideoGenerator(nn.Module):
         device = self.start.device
         cells = ordering.positions(self.config.order, num_frames_latent, k, device=device)
         n = cells.shape[0]
-        seq = torch.empty(rows, 0, dtype=torch.long, device=device)
+        seq = torch.empty(rows, n, dtype=torch.long, device=device)
         caches = context_kv = None
         if use_kv_cache:
             dtype = self.start.dtype
@@ -398,28 +389,28 @@ class VideoGenerator(nn.Module):
             if enc[0] == "text":
                 context_kv = [block.cross.context_kv(enc[1][0]) for block in self.blocks]
         all_logits = []
-        head_t = self._sampling_head()
-        cos, sin = self.rope.cos_sin(cells)  # one table for the whole run, sliced per step
-        for i in range(n):
-            if use_kv_cache:
-                x = self._inputs(seq[:, i - 1 : i] if i else seq, cells[i : i + 1], enc, first=i == 0)
-                logits = self._run(
-                    x, cells[i : i + 1], enc, caches=caches, context_kv=context_kv, last_only=True, head_t=head_t,
-                    cos_sin=(cos[i : i + 1], sin[i : i + 1]),
-                )
-                logits = logits[:, -1]
-            else:
-                x = self._inputs(seq, cells[: i + 1], enc, first=True)
-                logits = self._run(
-                    x, cells[: i + 1], enc, last_only=True, head_t=head_t, cos_sin=(cos[: i + 1], sin[: i + 1])
-                )[:, -1]
-            if guided:
-                logits = apply_cfg(logits[:batch], logits[batch:], cfg_scale)
-            nxt = sample(logits, temperature, top_k, top_p, generator)
-            if return_logits:
-                all_logits.append(logits)
-            step = torch.cat([nxt, nxt]) if guided else nxt  # both CFG halves continue with the same token
-            seq = torch.cat([seq, step[:, None]], dim=1)
+        cos, sin = self.rope.cos_sin(cells)  # tables for the whole run, sliced per step
+        cell_emb = self._cell_embedding(cells)
+        with row_major_weights(self):  # one row per step: [in, out] weight copies multiply faster on CPU
+            for i in range(n):
+                if use_kv_cache:
+                    prev = seq[:, max(i - 1, 0) : i]  # the token drawn last (none before the first)
+                    x = self._inputs(prev, cells[i : i + 1], enc, first=i == 0, cell_emb=cell_emb[i : i + 1])
+                    logits = self._run(
+                        x, cells[i : i + 1], enc, caches=caches, context_kv=context_kv, last_only=True,
+                        cos_sin=(cos[i : i + 1], sin[i : i + 1]),
+                    )[:, -1]
+                else:
+                    x = self._inputs(seq[:, :i], cells[: i + 1], enc, first=True, cell_emb=cell_emb[: i + 1])
+                    logits = self._run(
+                        x, cells[: i + 1], enc, last_only=True, cos_sin=(cos[: i + 1], sin[: i + 1])
+                    )[:, -1]
+                if guided:
+                    logits = apply_cfg(logits[:batch], logits[batch:], cfg_scale)
+                nxt = sample(logits, temperature, top_k, top_p, generator)
+                if return_logits:
+                    all_logits.append(logits)
+                seq[:, i] = torch.cat([nxt, nxt]) if guided else nxt  # both CFG halves continue with the same token
         tokens = ordering.from_sequence(seq[:batch], self.config.order, num_frames_latent)
         if return_logits:
             return tokens, torch.stack(all_logits, dim=1)

@@ -48,7 +48,9 @@ def sample(
     logits = logits.float()
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = filter_top_p(filter_top_k(logits / temperature, top_k), top_p)
+    if temperature != 1.0:  # a full pass over the vocabulary saved per token otherwise
+        logits = logits / temperature
+    logits = filter_top_p(filter_top_k(logits, top_k), top_p)
     return draw(logits.softmax(dim=-1), generator)
 
 

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from videoflextok.nn.linear import Linear
+
 
 def swiglu_hidden(dim: int, multiple_of: int = 1) -> int:
     """Hidden width 2/3 * 4 * dim, rounded up to ``multiple_of``."""
@@ -19,8 +21,8 @@ class SwiGLU(nn.Module):
     def __init__(self, dim: int, hidden: int | None = None) -> None:
         super().__init__()
         self.hidden = hidden or swiglu_hidden(dim)
-        self.w_in = nn.Linear(dim, 2 * self.hidden, bias=False)
-        self.w_out = nn.Linear(self.hidden, dim, bias=False)
+        self.w_in = Linear(dim, 2 * self.hidden, bias=False)
+        self.w_out = Linear(self.hidden, dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gate, up = self.w_in(x).chunk(2, dim=-1)

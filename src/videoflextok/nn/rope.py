@@ -27,6 +27,13 @@ class AxialRoPE(nn.Module):
         part = head_dim // num_axes
         inv_freq = base ** (-torch.arange(0, part, 2, dtype=torch.float64) / part)
         self.register_buffer("inv_freq", inv_freq.float(), persistent=False)
+        # rotate-half as a matrix: (x @ half_turn) == the rotated half of x (used for one position at a time)
+        idx = torch.arange(head_dim).view(num_axes, 2, part // 2)
+        first, second = idx[:, 0].flatten(), idx[:, 1].flatten()
+        half_turn = torch.zeros(head_dim, head_dim)
+        half_turn[second, first] = -1.0
+        half_turn[first, second] = 1.0
+        self.register_buffer("half_turn", half_turn, persistent=False)
 
     def cos_sin(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """positions: [N, num_axes] (or [N] for one axis) integers -> cos, sin: [N, head_dim] in fp32."""
@@ -55,6 +62,14 @@ class AxialRoPE(nn.Module):
         per sampling run), on the device of the tensors to rotate.
         """
         cos, sin = self.cos_sin(positions) if cos_sin is None else cos_sin
+        if cos.shape[0] == 1:  # one position (a KV-cached sampling step): the rotation is one small matmul
+            turn = self.half_turn.to(cos.device)
+            rotation = torch.diag(cos[0]) + turn * sin[0]  # [head_dim, head_dim]: x @ rotation
+
+            def apply_one(x: torch.Tensor) -> torch.Tensor:
+                return (x.float() @ rotation.to(x.device)).to(x.dtype)
+
+            return apply_one
 
         def apply(x: torch.Tensor) -> torch.Tensor:
             return self.rotate(x, cos.to(x.device), sin.to(x.device))

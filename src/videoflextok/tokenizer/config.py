@@ -50,6 +50,9 @@ class TokenizerConfig:
     pos_init: str = "normal"  # patch/frame position embeddings start as "normal" (std pos_std) or "sincos" tables
     pos_std: float = 0.02  # init std of the patch position embeddings; ~1 makes position as loud as content at step 0
     reg_pos_std: float = 0.02  # init std of the decoder's register-index embeddings (tells registers apart)
+    # a learned linear map per latent frame between its N patches and its K registers, added to the inputs:
+    # encoder register k += sum_n W[k, n] patch_n, decoder patch n += sum_k U[n, k] register_k (see README)
+    register_mixing: bool = False
     encoder_depth: int = 2  # encoder transformer blocks
     encoder_dim: int = 128  # encoder width
     encoder_heads: int = 2  # encoder attention heads

@@ -9,6 +9,8 @@ adaLN-Zero, with separate modulation for patch tokens and register tokens.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from einops import rearrange
 from torch import nn
@@ -36,6 +38,10 @@ class FlowDecoder(nn.Module):
         self.mask_token = learned_embedding(d)  # replaces registers after k (nested dropout / keep_k)
         self.null_registers = learned_embedding(cfg.K, d)  # unconditional registers for CFG / a clean prefix
         self.time_embed = TimestepEmbedder(d)
+        # each patch input += a learned mix of its frame's registers (cfg.register_mixing): a direct,
+        # place-specific path from the tokens to every patch that attention does not have to find first
+        k = cfg.K
+        self.mix = nn.Parameter(torch.randn(cfg.num_patches, k) / math.sqrt(k)) if cfg.register_mixing else None
         self.blocks = nn.ModuleList(AdaLNBlock(d, cfg.decoder_heads, groups=2) for _ in range(cfg.decoder_depth))
         self.final = AdaLNFinal(d, cfg.patch_dim)
 
@@ -72,6 +78,8 @@ class FlowDecoder(nn.Module):
         b, t, n, _ = x.shape
         k = registers.shape[2]
         h = self.patch_in(x.to(self.patch_in.weight.dtype)) + self.pos_space + self.pos_time[:t, None]
+        if self.mix is not None:
+            h = h + torch.einsum("nk,btkd->btnd", self.mix[:, :k].to(h.dtype), registers.to(h.dtype))
         seq = rearrange(torch.cat([h, registers.to(h.dtype)], dim=2), "b t n d -> b (t n) d")
         c = self.time_embed(s)  # [B, T, d], one conditioning vector per latent frame
         mask = time_block_causal_mask(t, n, k, x.device)

@@ -7,6 +7,8 @@ Sequence per chunk: ``[p_1, r_1, p_2, r_2, ...]`` (P patches then K registers pe
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -29,6 +31,10 @@ class RegisterEncoder(nn.Module):
         self.patch_embed = nn.Linear(cfg.patch_dim, d, bias=False)
         self.pos_space, self.pos_time = position_embeddings(cfg.num_patches, lc, d, cfg.pos_init, cfg.pos_std)
         self.registers = learned_embedding(lc, cfg.K, d)  # [T_max, K, d]
+        # register k of a frame starts as a fixed random mix of that frame's patches: from step 0 the
+        # registers differ per clip in a place-dependent way (uniform attention alone only gives the mean)
+        n = cfg.num_patches
+        self.mix = nn.Parameter(torch.randn(cfg.K, n) / math.sqrt(n)) if cfg.register_mixing else None
         self.transformer = Transformer(d, cfg.encoder_depth, cfg.encoder_heads)
         self.fsq = FSQ(cfg.fsq_levels)
         self.to_code = nn.Linear(d, self.fsq.dim, bias=False)
@@ -39,7 +45,8 @@ class RegisterEncoder(nn.Module):
         return regs.unsqueeze(0).expand(batch, -1, -1, -1)
 
     def features(self, patches: torch.Tensor, registers: torch.Tensor | None = None) -> torch.Tensor:
-        """patches: [B, T, N, patch_dim]; registers: optional override of the register inputs [B, T, K, d].
+        """patches: [B, T, N, patch_dim]; registers: optional override of the learned register inputs [B, T, K, d]
+        (with ``register_mixing`` the mix of the frame's patches is added to them either way).
 
         Returns the register outputs of the transformer, [B, T, K, d].
         """
@@ -47,6 +54,8 @@ class RegisterEncoder(nn.Module):
         x = self.patch_embed(patches) + self.pos_space + self.pos_time[:t, None]
         if registers is None:
             registers = self.initial_registers(b, t)
+        if self.mix is not None:
+            registers = registers + torch.einsum("kn,btnd->btkd", self.mix.to(x.dtype), x)
         seq = rearrange(torch.cat([x, registers.to(x.dtype)], dim=2), "b t n d -> b (t n) d")
         mask = time_block_causal_last_mask(t, n, self.K, seq.device)
         out = rearrange(self.transformer(seq, mask=mask), "b (t n) d -> b t n d", t=t)
