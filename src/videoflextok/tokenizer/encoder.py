@@ -31,7 +31,7 @@ class RegisterEncoder(nn.Module):
         self.patch_embed = nn.Linear(cfg.patch_dim, d, bias=False)
         self.pos_space, self.pos_time = position_embeddings(cfg.num_patches, lc, d, cfg.pos_init, cfg.pos_std)
         self.registers = learned_embedding(lc, cfg.K, d)  # [T_max, K, d]
-        # register k of a frame starts as a fixed random mix of that frame's patches: from step 0 the
+        # register k of a frame gets a learned mix of that frame's patches (random at init): from step 0 the
         # registers differ per clip in a place-dependent way (uniform attention alone only gives the mean)
         n = cfg.num_patches
         self.mix = nn.Parameter(torch.randn(cfg.K, n) / math.sqrt(n)) if cfg.register_mixing else None
