@@ -1,4 +1,5 @@
-"""The attention dispatch: bf16 on CPU runs as explicit matmuls + fp32 softmax; it must equal the fused kernel."""
+"""The attention dispatch (bf16 on CPU runs as explicit matmuls + fp32 softmax; it must equal the fused kernel) and the
+attention layer against the textbook formula."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 from videoflextok.nn import attention as attention_module
-from videoflextok.nn.attention import attention
+from videoflextok.nn.attention import Attention, KVCache, attention
 from videoflextok.nn.masks import time_block_causal_last_mask, time_block_causal_mask
+from videoflextok.nn.rope import AxialRoPE
 
 
 def _qkv(b: int, h: int, n_q: int, n_k: int, d: int = 16) -> tuple[torch.Tensor, ...]:
@@ -48,3 +50,30 @@ def test_bf16_gradients_match_and_large_inputs_use_the_fused_kernel(monkeypatch)
     attention(q, k, v, mask=mask).float().square().sum().backward()
     for a, b in zip(explicit, (q.grad, k.grad, v.grad)):
         assert_close(a.float(), b.float(), atol=5e-2, rtol=5e-2)
+
+
+@pytest.mark.parametrize("qk_norm", [True, False])
+def test_attention_module_is_the_textbook_formula(qk_norm):
+    """Queries and keys are normalised and rotated side by side; that must equal doing each on its own."""
+    torch.manual_seed(0)
+    layer = Attention(32, 4, qk_norm=qk_norm)
+    if qk_norm:
+        for norm in (layer.q_norm, layer.k_norm):
+            torch.nn.init.normal_(norm.weight, 1.0, 0.5)
+    rope = AxialRoPE(8, num_axes=2)
+    cells = torch.stack([torch.arange(6) // 3, torch.arange(6) % 3], dim=-1)
+    x = torch.randn(2, 6, 32)
+    q, k, v = layer.qkv(x).view(2, 6, 3, 4, 8).permute(2, 0, 3, 1, 4)
+    if qk_norm:
+        q = F.rms_norm(q, (8,), layer.q_norm.weight, layer.q_norm.eps)
+        k = F.rms_norm(k, (8,), layer.k_norm.weight, layer.k_norm.eps)
+    cos, sin = rope.cos_sin(cells)
+    q, k = rope.rotate(q, cos, sin), rope.rotate(k, cos, sin)
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    reference = layer.proj(out.transpose(1, 2).reshape(2, 6, 32))
+    with torch.no_grad():
+        assert_close(layer(x, rope=rope.function(cells), is_causal=True), reference)
+        # the same positions one at a time through a KV cache
+        cache = KVCache(2, 4, 8, 6, "cpu", torch.float32)
+        steps = [layer(x[:, i : i + 1], rope=rope.function(cells[i : i + 1]), cache=cache) for i in range(6)]
+        assert_close(torch.cat(steps, dim=1), reference)

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from videoflextok.nn.linear import Linear
@@ -59,9 +58,10 @@ class KVCache:
         n = k.shape[2]
         if self.length + n > self.k.shape[2]:
             raise RuntimeError(f"KV cache overflow: {self.length + n} > {self.k.shape[2]}")
-        self.k[:, :, self.length : self.length + n] = k.to(self.k.dtype)
-        self.v[:, :, self.length : self.length + n] = v.to(self.v.dtype)
-        self.length += n
+        end = self.length + n
+        self.k[:, :, self.length : end] = k  # copy_ casts to the cache's dtype
+        self.v[:, :, self.length : end] = v
+        self.length = end
         return self.k[:, :, : self.length], self.v[:, :, : self.length]
 
 
@@ -80,6 +80,7 @@ class Attention(nn.Module):
         self.head_dim = dim // num_heads
         self.qkv = Linear(dim, 3 * dim, bias=False)
         self.proj = Linear(dim, dim, bias=False)
+        self.qk_norm = qk_norm
         self.q_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
         self.k_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
 
@@ -91,11 +92,22 @@ class Attention(nn.Module):
         cache: KVCache | None = None,
         is_causal: bool = False,
     ) -> torch.Tensor:
-        q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads)
-        q, k = self.q_norm(q), self.k_norm(k)
+        b, n, _ = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim)
+        qk = self.norm_qk(qkv[:, :, :2]).permute(2, 0, 3, 1, 4)  # [2, B, heads, N, head_dim]
         if rope is not None:
-            q, k = rope(q), rope(k)
+            qk = rope(qk)  # queries and keys in one call
+        q, k = qk.unbind(0)
+        v = qkv[:, :, 2].transpose(1, 2)
         if cache is not None:
             k, v = cache.append(k, v)
         out = attention(q, k, v, mask=mask, is_causal=is_causal)
-        return self.proj(rearrange(out, "b h n d -> b n (h d)"))
+        return self.proj(out.transpose(1, 2).flatten(2))
+
+    def norm_qk(self, qk: torch.Tensor) -> torch.Tensor:
+        """QK-norm of queries and keys side by side, qk: [..., 2, heads, head_dim] -> same shape (one
+        normalisation, then each half times its own scale)."""
+        if not self.qk_norm:
+            return qk
+        scale = torch.stack([self.q_norm.weight, self.k_norm.weight])[:, None].to(qk.dtype)  # [2, 1, head_dim]
+        return F.rms_norm(qk, (self.head_dim,), None, self.q_norm.eps) * scale
