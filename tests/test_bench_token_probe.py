@@ -1,0 +1,80 @@
+"""``bench/token_probe.py``: the probe learns what the codes hold, chance is the majority answer, the JSON has the
+documented layout on two tiny tokenizers, and bad arguments or mismatched models end with exit code 2."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from videoflextok.cli.main import main
+from videoflextok.data.shapes import ShapesDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ("resolution=16", "K=4", "encoder_depth=1", "encoder_dim=32", "encoder_heads=2", "decoder_depth=1",
+         "decoder_dim=32", "decoder_heads=2", "sample_steps=2")
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("token_probe", ROOT / "bench" / "token_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _train(out: Path, *extra: str) -> None:
+    assert main(["train", "tokenizer", "--preset", "tiny", "--out", str(out), *(f"model.{o}" for o in MODEL), *extra,
+                 "data.resolution=16", "train.steps=2", "train.batch_size=2", "train.warmup_steps=1",
+                 "train.device=cpu", "train.progress=false", "train.val_every=0", "data.length=8"]) == 0
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("token_probe")
+    _train(root / "tok")
+    _train(root / "grid", "model.nested_dropout=false")
+    return root
+
+
+def test_probe_reads_what_the_codes_hold():
+    bench = _bench()
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 32, (600,), generator=g)
+    noise = torch.randn(600, 10, generator=g)
+    codes = torch.cat([torch.nn.functional.one_hot(labels, 32).float(), noise], dim=1)  # the label is in the codes
+    assert bench.probe_accuracy(codes[:500], labels[:500], codes[500:], labels[500:], 32, steps=300) > 0.95
+    assert bench.probe_accuracy(noise[:500], labels[:500], noise[500:], labels[500:], 32, steps=300) < 0.2
+    fit_labels = torch.tensor([3, 3, 3, 5, 8])  # majority 3 -> class 3, shape 0, direction 3
+    test_labels = torch.tensor([3, 4, 11, 0])
+    assert bench.chance(torch.cat([fit_labels, test_labels]), 5) == {"class": 0.25, "shape": 0.75, "direction": 0.5}
+
+
+def test_layout_and_errors(runs, tmp_path, capsys):
+    bench = _bench()
+    out = tmp_path / "probe.json"
+    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(runs / "grid"), "--num", "12",
+                       "--fit", "8", "--probe-steps", "3", "--splits", "heldout", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert list(data["splits"]) == ["heldout"] and data["num"] == 12 and data["fit"] == 8 and data["K"] == 4
+    split = data["splits"]["heldout"]
+    for key in ("tokenizer", "grid_baseline"):
+        assert [r["k"] for r in split[key]] == [1, 2, 4]
+        for row in split[key]:
+            assert set(row) == {"k", "class", "shape", "direction"}
+            assert all(0.0 <= row[t] <= 1.0 and row[t] * 4 == int(row[t] * 4) for t in data["targets"])  # 4 test clips
+    labels = torch.tensor([ShapesDataset(resolution=16, num_frames=17, length=12, split="heldout").sample(i).label
+                           for i in range(12)])
+    assert split["chance"] == bench.chance(labels, 8)
+    # bad arguments and mismatched models: one sentence, exit code 2, the JSON already written untouched
+    before = out.read_text()
+    assert bench.main(["--tokenizer", str(runs / "tok"), "--num", "8", "--fit", "8", "--out", str(out)]) == 2
+    assert "--fit must be at least 1 and below --num" in capsys.readouterr().err
+    _train(tmp_path / "other", "model.K=2")
+    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(tmp_path / "other"), "--num", "4",
+                       "--fit", "2", "--out", str(out)]) == 2
+    assert "differs from the tokenizer's" in capsys.readouterr().err
+    assert bench.main(["--tokenizer", str(tmp_path / "missing"), "--num", "4", "--fit", "2", "--out", str(out)]) == 2
+    assert out.read_text() == before
