@@ -78,9 +78,12 @@ def measure(name: str, overrides: list[str], rounds: int, budget_s: float | None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="cached / uncached runs per length (tiny-c2v)")
+    parser.add_argument("--rounds", type=int, default=3, help="cached / uncached runs per length (default 3; the "
+                        "small model stops after 5 s of each kind)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     machine = machine_info()
     # the small model's uncached 1280-token run takes minutes: it gets one run per kind beyond 5 s
     models = {name: measure(name, MODELS[name], args.rounds, None if name == "tiny-c2v" else 5.0)
