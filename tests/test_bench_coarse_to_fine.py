@@ -5,47 +5,27 @@ written, and mismatched models are refused with exit code 2."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from videoflextok.cli.main import main
+from bench_helpers import TINY_MODEL, load_bench, train_tiny_tokenizer
 from videoflextok.eval.reconstruction import ReconstructionEvalConfig, evaluate_reconstruction
 from videoflextok.tokenizer.model import VideoFlexTok
 from videoflextok.train.metrics_log import read_metrics
-
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ("resolution=16", "K=4", "encoder_depth=1", "encoder_dim=32", "encoder_heads=2", "decoder_depth=1",
-         "decoder_dim=32", "decoder_heads=2", "sample_steps=2")
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("coarse_to_fine", ROOT / "bench" / "coarse_to_fine.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _train(out: Path, *extra: str) -> None:
-    assert main(["train", "tokenizer", "--preset", "tiny", "--out", str(out), *(f"model.{o}" for o in MODEL), *extra,
-                 "data.resolution=16", "train.steps=4", "train.batch_size=2", "train.warmup_steps=1",
-                 "train.device=cpu", "train.progress=false", "train.val_every=0", "train.log_every=2",
-                 "data.length=16"]) == 0
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("c2f")
-    _train(root / "tok")
-    _train(root / "grid", "model.nested_dropout=false")
+    train_tiny_tokenizer(root / "tok")
+    train_tiny_tokenizer(root / "grid", "model.nested_dropout=false")
     return root
 
 
 def test_layout_numbers_and_train_minutes(runs, tmp_path):
-    bench = _bench()
+    bench = load_bench("coarse_to_fine")
     out = tmp_path / "c2f.json"
     assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(runs / "grid"), "--num", "4",
                        "--batch-size", "2", "--out", str(out), "--command", "train it", "--no-progress"]) == 0
@@ -73,7 +53,7 @@ def test_layout_numbers_and_train_minutes(runs, tmp_path):
 
 
 def test_train_minutes_option_and_mismatch(runs, tmp_path, capsys):
-    bench = _bench()
+    bench = load_bench("coarse_to_fine")
     out = tmp_path / "c2f.json"
     assert bench.main(["--tokenizer", str(runs / "tok" / "checkpoints"), "--baseline", str(runs / "grid"), "--num",
                        "2", "--out", str(out), "--train-minutes", "12.5", "--no-progress"]) == 2  # not a run folder
@@ -84,7 +64,7 @@ def test_train_minutes_option_and_mismatch(runs, tmp_path, capsys):
     assert data["train_minutes"] == 12.5 and data["train_minutes_source"] == "--train-minutes"
     assert "coarse_to_fine.py" in data["command"]
     other = tmp_path / "other"
-    VideoFlexTok.from_preset("tiny", [*MODEL[:1], "K=8", *MODEL[2:]]).save_pretrained(other)
+    VideoFlexTok.from_preset("tiny", [*TINY_MODEL[:1], "K=8", *TINY_MODEL[2:]]).save_pretrained(other)
     before = out.read_bytes()
     assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(other), "--num", "2", "--out",
                        str(out), "--no-progress"]) == 2

@@ -3,44 +3,25 @@ documented layout on two tiny tokenizers, and bad arguments or mismatched models
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from videoflextok.cli.main import main
+from bench_helpers import load_bench, train_tiny_tokenizer
 from videoflextok.data.shapes import ShapesDataset
-
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ("resolution=16", "K=4", "encoder_depth=1", "encoder_dim=32", "encoder_heads=2", "decoder_depth=1",
-         "decoder_dim=32", "decoder_heads=2", "sample_steps=2")
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("token_probe", ROOT / "bench" / "token_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _train(out: Path, *extra: str) -> None:
-    assert main(["train", "tokenizer", "--preset", "tiny", "--out", str(out), *(f"model.{o}" for o in MODEL), *extra,
-                 "data.resolution=16", "train.steps=2", "train.batch_size=2", "train.warmup_steps=1",
-                 "train.device=cpu", "train.progress=false", "train.val_every=0", "data.length=8"]) == 0
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("token_probe")
-    _train(root / "tok")
-    _train(root / "grid", "model.nested_dropout=false")
+    train_tiny_tokenizer(root / "tok")
+    train_tiny_tokenizer(root / "grid", "model.nested_dropout=false")
     return root
 
 
 def test_probe_reads_what_the_codes_hold():
-    bench = _bench()
+    bench = load_bench("token_probe")
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 32, (600,), generator=g)
     noise = torch.randn(600, 10, generator=g)
@@ -53,7 +34,7 @@ def test_probe_reads_what_the_codes_hold():
 
 
 def test_layout_and_errors(runs, tmp_path, capsys):
-    bench = _bench()
+    bench = load_bench("token_probe")
     out = tmp_path / "probe.json"
     assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(runs / "grid"), "--num", "12",
                        "--fit", "8", "--probe-steps", "3", "--splits", "heldout", "--out", str(out)]) == 0
@@ -72,7 +53,7 @@ def test_layout_and_errors(runs, tmp_path, capsys):
     before = out.read_text()
     assert bench.main(["--tokenizer", str(runs / "tok"), "--num", "8", "--fit", "8", "--out", str(out)]) == 2
     assert "--fit must be at least 1 and below --num" in capsys.readouterr().err
-    _train(tmp_path / "other", "model.K=2")
+    train_tiny_tokenizer(tmp_path / "other", "model.K=2")
     assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(tmp_path / "other"), "--num", "4",
                        "--fit", "2", "--out", str(out)]) == 2
     assert "differs from the tokenizer's" in capsys.readouterr().err

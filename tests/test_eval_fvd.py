@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
 
+from bench_helpers import load_bench
 from videoflextok.errors import CheckpointError
 from videoflextok.eval import I3D, FeatureStats, compute_fvd, frechet_distance, i3d_features, preprocess_for_i3d
 from videoflextok.eval.fvd import frechet_distance_from_stats
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reference_fd(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,9 +104,7 @@ def i3d(tmp_path_factory) -> I3D:
 
 
 def test_fvd_with_i3d_is_zero_on_itself_and_grows_with_noise(i3d):
-    spec = importlib.util.spec_from_file_location("make_i3d_fixture", ROOT / "bench" / "make_i3d_fixture.py")
-    mk = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mk)
+    mk = load_bench("make_i3d_fixture")
     videos = torch.from_numpy(mk.fixture_videos(2, 16, 2)).permute(0, 4, 1, 2, 3)[..., ::4, ::4].contiguous()
     # 56x56 clips, resized to 224 by the protocol; an iterable of batches is accepted
     clean = i3d_features([videos[:1], videos[1:]], i3d, batch_size=2, progress=False)

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import videoflextok.eval.i3d_weights as weights
+from bench_helpers import load_bench
 from videoflextok.errors import CheckpointError
 from videoflextok.eval import I3D
 from videoflextok.eval.i3d import max_pool_same, same_padding
@@ -27,13 +28,6 @@ from videoflextok.eval.i3d import max_pool_same, same_padding
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "i3d_logits.npz"
 LOGIT_ATOL = 1e-3
-
-
-def _fixture_module():
-    spec = importlib.util.spec_from_file_location("make_i3d_fixture", ROOT / "bench" / "make_i3d_fixture.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +48,7 @@ def _torch_video(array: np.ndarray) -> torch.Tensor:
 
 @pytest.mark.parametrize("case", ["t16", "t10"])
 def test_logits_match_jax_reference(i3d, reference, case):
-    mk = _fixture_module()
+    mk = load_bench("make_i3d_fixture")
     batch, frames, seed = mk.CASES[case]
     video = mk.fixture_videos(batch, frames, seed)
     # the regenerated inputs are the ones the reference was computed on
