@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine_info  # noqa: E402
+from common import RESULTS, exit_code, machine_info  # noqa: E402
 from videoflextok.atomic import atomic_write_text  # noqa: E402
 from videoflextok.checkpoint import load_pretrained, resolve_checkpoint_folder  # noqa: E402
 from videoflextok.errors import ConfigError, VideoFlexTokError  # noqa: E402
@@ -174,12 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     torch.manual_seed(args.seed)
-    try:
-        run(args)
-    except VideoFlexTokError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,15 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from videoflextok.errors import VideoFlexTokError
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -103,3 +106,14 @@ def load_result(name: str) -> dict | None:
     """The JSON of an earlier benchmark (e.g. ``gemm_peak``), or None if it has not been run."""
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
+
+
+def exit_code(run: Callable[[], object]) -> int:
+    """Call ``run``; 0, or 2 after printing a :class:`~videoflextok.errors.VideoFlexTokError` as one sentence (a
+    bad argument, path or checkpoint), for the ``main`` of benchmarks that take user input."""
+    try:
+        run()
+    except VideoFlexTokError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

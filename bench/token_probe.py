@@ -38,11 +38,11 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine_info  # noqa: E402
+from common import RESULTS, exit_code, machine_info  # noqa: E402
 from videoflextok.atomic import atomic_write_text  # noqa: E402
 from videoflextok.checkpoint import load_pretrained  # noqa: E402
 from videoflextok.data.shapes import DIRECTIONS, SHAPES, ShapesDataset  # noqa: E402
-from videoflextok.errors import ConfigError, VideoFlexTokError  # noqa: E402
+from videoflextok.errors import ConfigError  # noqa: E402
 from videoflextok.eval.reconstruction import default_budgets  # noqa: E402
 from videoflextok.tokenizer.model import VideoFlexTok  # noqa: E402
 
@@ -178,12 +178,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        run(args)
-    except VideoFlexTokError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(lambda: run(args))
 
 
 if __name__ == "__main__":
