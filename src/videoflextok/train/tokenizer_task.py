@@ -20,6 +20,7 @@ from videoflextok.data import DataConfig, build_dataset
 from videoflextok.errors import ConfigError
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.model import VideoFlexTok
+from videoflextok.tokenizer.repa import build_repa_network, check_repa_network
 from videoflextok.train.config import TrainConfig
 from videoflextok.train.launch import launch
 from videoflextok.train.launch import load_run_config as _load_run_config
@@ -44,6 +45,13 @@ class TokenizerRunConfig:
                 f"data.num_frames must be 1 + {m.chunk_frames - 1}n and at most {m.max_frames}, "
                 f"got {self.data.num_frames}"
             )
+        if m.repa_feature_dim and m.repa_network == "none":
+            raise ConfigError(
+                f"model.repa_feature_dim is {m.repa_feature_dim} but model.repa_network is 'none': a training run "
+                "builds its REPA feature network from model.repa_network (efficientnet_lite0), or set "
+                "model.repa_feature_dim=0"
+            )
+        check_repa_network(m)
 
 
 def load_run_config(
@@ -113,7 +121,7 @@ def run(run_cfg: TokenizerRunConfig, out: Path, resume: bool = False, dist_info=
     """Train a tokenizer into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
     return launch(
         run_cfg, out, resume=resume, dist_info=dist_info,
-        build_model=lambda: VideoFlexTok(run_cfg.model),
+        build_model=lambda: build_model(run_cfg.model),
         build_train_set=lambda: build_dataset(run_cfg.data, split=run_cfg.data.split),
         build_validator=lambda: TokenizerValidator(validation_batch(run_cfg), run_cfg.train),
         describe=lambda model: f"tokenizer: {model.num_params() / 1e6:.2f}M parameters (excluding adaLN)",
@@ -121,8 +129,25 @@ def run(run_cfg: TokenizerRunConfig, out: Path, resume: bool = False, dist_info=
     )  # fmt: skip
 
 
+def build_model(config: TokenizerConfig) -> VideoFlexTok:
+    """A fresh tokenizer for training, with the REPA feature network ``config.repa_network`` attached (if any)."""
+    model = VideoFlexTok(config)
+    network = build_repa_network(config)
+    if network is not None:
+        model.attach_repa(network)
+    return model
+
+
 def _video(batch: dict) -> torch.Tensor:
     return batch["video"]
 
 
-__all__ = ["TokenizerRunConfig", "TokenizerValidator", "load_run_config", "psnr", "run", "validation_batch"]
+__all__ = [
+    "TokenizerRunConfig",
+    "TokenizerValidator",
+    "build_model",
+    "load_run_config",
+    "psnr",
+    "run",
+    "validation_batch",
+]
