@@ -31,10 +31,10 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, exit_code, machine_info  # noqa: E402
+from common import RESULTS, check_positive, check_same_setting, exit_code, machine_info, output_path  # noqa: E402
 from videoflextok.atomic import atomic_write_text  # noqa: E402
 from videoflextok.checkpoint import load_pretrained, resolve_checkpoint_folder  # noqa: E402
-from videoflextok.errors import ConfigError, VideoFlexTokError  # noqa: E402
+from videoflextok.errors import VideoFlexTokError  # noqa: E402
 from videoflextok.eval.reconstruction import ReconstructionEvalConfig, evaluate_reconstruction  # noqa: E402
 from videoflextok.plotting import pyplot, save_png, token_axis  # noqa: E402
 from videoflextok.tokenizer.model import VideoFlexTok  # noqa: E402
@@ -91,21 +91,14 @@ def plot(payload: dict[str, Any], path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    for name in ("num", "steps", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ConfigError(f"the folder of --out '{out}' does not exist")
+    check_positive(args, ("num", "steps", "batch_size"))
+    out = output_path(args.out)
     machine = machine_info()
     t0 = time.perf_counter()
     models = {key: load_pretrained(VideoFlexTok, getattr(args, key), device=args.device).eval()
               for key in ("tokenizer", "baseline")}
     a, b = models["tokenizer"].config, models["baseline"].config
-    for field in ("resolution", "chunk_frames", "K"):
-        if getattr(a, field) != getattr(b, field):
-            raise ConfigError(f"the baseline's {field} ({getattr(b, field)}) differs from the tokenizer's "
-                              f"({getattr(a, field)}); the comparison needs the same setting")
+    check_same_setting(a, b)
     if b.nested_dropout:
         print("warning: the baseline was configured with nested_dropout=true; a 3D-grid baseline sets it to false")
     results = {key: evaluate(model, args, progress=args.progress) for key, model in models.items()}

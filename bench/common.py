@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from videoflextok.errors import VideoFlexTokError
+from videoflextok.errors import ConfigError, VideoFlexTokError
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -117,3 +117,27 @@ def exit_code(run: Callable[[], object]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def check_positive(args, names: tuple[str, ...]) -> None:
+    """Raise ConfigError naming the first option in ``names`` (argparse dests) whose value is below 1."""
+    for name in names:
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+
+
+def output_path(out: str | Path) -> Path:
+    """``out`` as a Path; ConfigError when its folder does not exist (checked before any work is done)."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise ConfigError(f"the folder of --out '{out}' does not exist")
+    return out
+
+
+def check_same_setting(tokenizer, baseline, fields: tuple[str, ...] = ("resolution", "chunk_frames", "K")) -> None:
+    """Raise ConfigError unless the baseline's tokenizer config has the tokenizer's ``fields`` (a comparison at the
+    same k needs the same clips and token grid)."""
+    for field in fields:
+        if getattr(baseline, field) != getattr(tokenizer, field):
+            raise ConfigError(f"the baseline's {field} ({getattr(baseline, field)}) differs from the tokenizer's "
+                              f"({getattr(tokenizer, field)}); the comparison needs the same setting")

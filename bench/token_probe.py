@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, exit_code, machine_info  # noqa: E402
+from common import RESULTS, check_positive, check_same_setting, exit_code, machine_info, output_path  # noqa: E402
 from videoflextok.atomic import atomic_write_text  # noqa: E402
 from videoflextok.checkpoint import load_pretrained  # noqa: E402
 from videoflextok.data.shapes import DIRECTIONS, SHAPES, ShapesDataset  # noqa: E402
@@ -112,22 +112,15 @@ def chance(labels: torch.Tensor, fit: int) -> dict[str, float]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.fit < 1 or args.num <= args.fit:
         raise ConfigError(f"--fit must be at least 1 and below --num, got --fit {args.fit} and --num {args.num}")
-    for name in ("probe_steps", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ConfigError(f"the folder of --out '{out}' does not exist")
+    check_positive(args, ("probe_steps", "batch_size"))
+    out = output_path(args.out)
     machine = machine_info()
     t0 = time.perf_counter()
     folders = {"tokenizer": args.tokenizer, **({"grid_baseline": args.baseline} if args.baseline else {})}
     models = {key: load_pretrained(VideoFlexTok, folder).eval() for key, folder in folders.items()}
     first = models["tokenizer"].config
-    for model in models.values():
-        for field in ("resolution", "chunk_frames", "K"):
-            if getattr(model.config, field) != getattr(first, field):
-                raise ConfigError(f"the baseline's {field} ({getattr(model.config, field)}) differs from the "
-                                  f"tokenizer's ({getattr(first, field)}); the comparison needs the same setting")
+    if "grid_baseline" in models:
+        check_same_setting(first, models["grid_baseline"].config)
     budgets = default_budgets(first.K)
     splits: dict[str, Any] = {}
     for split in args.splits:
