@@ -10,24 +10,16 @@ import json
 import pytest
 from PIL import Image
 
-from bench_helpers import TINY_MODEL, load_bench, train_tiny_tokenizer
+from bench_helpers import TINY_MODEL, load_bench
 from videoflextok.eval.reconstruction import ReconstructionEvalConfig, evaluate_reconstruction
 from videoflextok.tokenizer.model import VideoFlexTok
 from videoflextok.train.metrics_log import read_metrics
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("c2f")
-    train_tiny_tokenizer(root / "tok")
-    train_tiny_tokenizer(root / "grid", "model.nested_dropout=false")
-    return root
-
-
-def test_layout_numbers_and_train_minutes(runs, tmp_path):
+def test_layout_numbers_and_train_minutes(tiny_runs, tmp_path):
     bench = load_bench("coarse_to_fine")
     out = tmp_path / "c2f.json"
-    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(runs / "grid"), "--num", "4",
+    assert bench.main(["--tokenizer", str(tiny_runs / "tok"), "--baseline", str(tiny_runs / "grid"), "--num", "4",
                        "--batch-size", "2", "--out", str(out), "--command", "train it", "--no-progress"]) == 0
     data = json.loads(out.read_text())
     for key in ("tokenizer", "grid_baseline", "original_class_score", "train_minutes", "command"):
@@ -40,32 +32,33 @@ def test_layout_numbers_and_train_minutes(runs, tmp_path):
     # the same numbers as evaluate_reconstruction on the same clips, seed, batch size and steps
     cfg = ReconstructionEvalConfig(dataset="shapes", split="heldout", num=4, batch_size=2, steps=1, seed=0, fvd=False)
     for key, folder in (("tokenizer", "tok"), ("grid_baseline", "grid")):
-        ref = evaluate_reconstruction(VideoFlexTok.from_pretrained(runs / folder).eval(), cfg, progress=False)
+        ref = evaluate_reconstruction(VideoFlexTok.from_pretrained(tiny_runs / folder).eval(), cfg, progress=False)
         for row, r in zip(data[key], ref["rows"]):
             assert row["psnr"] == pytest.approx(r["psnr"]) and row["ssim"] == pytest.approx(r["ssim"])
             assert row["class_score"] == pytest.approx(r["class_score"])
         assert data["original_class_score"] == pytest.approx(ref["class_score_original"])
-    logged = read_metrics(runs / "tok")[-1]["train_s"] / 60
+    logged = read_metrics(tiny_runs / "tok")[-1]["train_s"] / 60
     assert data["train_minutes"] == pytest.approx(logged) and data["train_minutes"] > 0
-    assert data["baseline_train_minutes"] == pytest.approx(read_metrics(runs / "grid")[-1]["train_s"] / 60)
+    assert data["baseline_train_minutes"] == pytest.approx(read_metrics(tiny_runs / "grid")[-1]["train_s"] / 60)
     with Image.open(out.with_suffix(".png")) as im:
         assert im.format == "PNG" and im.size == (900, 360)
 
 
-def test_train_minutes_option_and_mismatch(runs, tmp_path, capsys):
+def test_train_minutes_option_and_mismatch(tiny_runs, tmp_path, capsys):
     bench = load_bench("coarse_to_fine")
     out = tmp_path / "c2f.json"
-    assert bench.main(["--tokenizer", str(runs / "tok" / "checkpoints"), "--baseline", str(runs / "grid"), "--num",
-                       "2", "--out", str(out), "--train-minutes", "12.5", "--no-progress"]) == 2  # not a run folder
+    not_a_run = tiny_runs / "tok" / "checkpoints"
+    assert bench.main(["--tokenizer", str(not_a_run), "--baseline", str(tiny_runs / "grid"), "--num", "2", "--out",
+                       str(out), "--train-minutes", "12.5", "--no-progress"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
-    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(runs / "grid"), "--num", "2", "--out",
-                       str(out), "--train-minutes", "12.5", "--no-progress"]) == 0
+    assert bench.main(["--tokenizer", str(tiny_runs / "tok"), "--baseline", str(tiny_runs / "grid"), "--num", "2",
+                       "--out", str(out), "--train-minutes", "12.5", "--no-progress"]) == 0
     data = json.loads(out.read_text())
     assert data["train_minutes"] == 12.5 and data["train_minutes_source"] == "--train-minutes"
     assert "coarse_to_fine.py" in data["command"]
     other = tmp_path / "other"
     VideoFlexTok.from_preset("tiny", [*TINY_MODEL[:1], "K=8", *TINY_MODEL[2:]]).save_pretrained(other)
     before = out.read_bytes()
-    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(other), "--num", "2", "--out",
+    assert bench.main(["--tokenizer", str(tiny_runs / "tok"), "--baseline", str(other), "--num", "2", "--out",
                        str(out), "--no-progress"]) == 2
     assert "K (8) differs" in capsys.readouterr().err and out.read_bytes() == before

@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 
 from bench_helpers import load_bench, train_tiny_tokenizer
 from videoflextok.data.shapes import ShapesDataset
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("token_probe")
-    train_tiny_tokenizer(root / "tok")
-    train_tiny_tokenizer(root / "grid", "model.nested_dropout=false")
-    return root
 
 
 def test_probe_reads_what_the_codes_hold():
@@ -33,10 +24,10 @@ def test_probe_reads_what_the_codes_hold():
     assert bench.chance(torch.cat([fit_labels, test_labels]), 5) == {"class": 0.25, "shape": 0.75, "direction": 0.5}
 
 
-def test_layout_and_errors(runs, tmp_path, capsys):
+def test_layout_and_errors(tiny_runs, tmp_path, capsys):
     bench = load_bench("token_probe")
     out = tmp_path / "probe.json"
-    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(runs / "grid"), "--num", "12",
+    assert bench.main(["--tokenizer", str(tiny_runs / "tok"), "--baseline", str(tiny_runs / "grid"), "--num", "12",
                        "--fit", "8", "--probe-steps", "3", "--splits", "heldout", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert list(data["splits"]) == ["heldout"] and data["num"] == 12 and data["fit"] == 8 and data["K"] == 4
@@ -51,10 +42,10 @@ def test_layout_and_errors(runs, tmp_path, capsys):
     assert split["chance"] == bench.chance(labels, 8)
     # bad arguments and mismatched models: one sentence, exit code 2, the JSON already written untouched
     before = out.read_text()
-    assert bench.main(["--tokenizer", str(runs / "tok"), "--num", "8", "--fit", "8", "--out", str(out)]) == 2
+    assert bench.main(["--tokenizer", str(tiny_runs / "tok"), "--num", "8", "--fit", "8", "--out", str(out)]) == 2
     assert "--fit must be at least 1 and below --num" in capsys.readouterr().err
     train_tiny_tokenizer(tmp_path / "other", "model.K=2")
-    assert bench.main(["--tokenizer", str(runs / "tok"), "--baseline", str(tmp_path / "other"), "--num", "4",
+    assert bench.main(["--tokenizer", str(tiny_runs / "tok"), "--baseline", str(tmp_path / "other"), "--num", "4",
                        "--fit", "2", "--out", str(out)]) == 2
     assert "differs from the tokenizer's" in capsys.readouterr().err
     assert bench.main(["--tokenizer", str(tmp_path / "missing"), "--num", "4", "--fit", "2", "--out", str(out)]) == 2
