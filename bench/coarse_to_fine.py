@@ -13,6 +13,10 @@ plot beside it (PSNR and class score against k, both models), and prints a table
     {"tokenizer": [{"k": 1, "psnr": .., "ssim": .., "class_score": ..}, ...], "grid_baseline": [...],
      "original_class_score": .., "train_minutes": .., "command": "...", ...}
 
+``class_score_parts`` splits the class score (see ``videoflextok.eval.reconstruction``): per model and k how often
+the probe finds the primary object's color, reads its shape and its direction, and the PSNR of object and of
+background pixels; ``original`` holds the reads of the original clips.
+
 ``train_minutes`` is the training wall time logged in the run's ``metrics.jsonl`` (``train_s`` of the last train
 row; the checkpoint folder's own ``metrics.jsonl`` or its run folder's), unless ``--train-minutes`` gives it.
 """
@@ -41,6 +45,8 @@ from videoflextok.tokenizer.model import VideoFlexTok  # noqa: E402
 from videoflextok.train.metrics_log import METRICS_FILE, read_metrics  # noqa: E402
 
 ROW_KEYS = ("psnr", "ssim", "class_score")
+# the class score's parts and the error split by region (evaluate_reconstruction), under "class_score_parts"
+PART_KEYS = ("primary_found", "primary_shape", "primary_direction", "object_psnr", "background_psnr")
 
 
 def train_minutes_from_log(folder: str | Path) -> float | None:
@@ -69,7 +75,8 @@ def evaluate(tokenizer: VideoFlexTok, args: argparse.Namespace, progress: bool) 
                                    steps=args.steps, seed=args.seed, fvd=False)
     result = evaluate_reconstruction(tokenizer, cfg, progress=progress)
     rows = [{"k": r["tokens_per_frame"], **{key: r[key] for key in ROW_KEYS}} for r in result["rows"]]
-    return {"rows": rows, "raw": result}
+    parts = [{"k": r["tokens_per_frame"], **{key: r[key] for key in PART_KEYS}} for r in result["rows"]]
+    return {"rows": rows, "parts": parts, "raw": result}
 
 
 def plot(payload: dict[str, Any], path: Path) -> Path:
@@ -111,6 +118,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "tokenizer": results["tokenizer"]["rows"],
         "grid_baseline": results["baseline"]["rows"],
         "original_class_score": original,
+        "class_score_parts": {"tokenizer": results["tokenizer"]["parts"], "grid_baseline": results["baseline"]["parts"],
+                              "original": results["tokenizer"]["raw"]["primary_original"]},
         "train_minutes": minutes["tokenizer"],
         "command": args.command or bench_command,
         "bench_command": bench_command,
@@ -135,6 +144,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for r, g in zip(payload["tokenizer"], payload["grid_baseline"]):
         print(f"{r['k']:>4}  {r['psnr']:>6.2f} {r['ssim']:>6.3f} {r['class_score']:>6.3f}  |       "
               f"{g['psnr']:>6.2f} {g['ssim']:>6.3f} {g['class_score']:>6.3f}")
+    print("primary object: color found / shape read / direction read; PSNR of object / background pixels")
+    print(f"{'k':>4}  {'found':>5} {'shape':>5} {'dir':>5} {'obj':>6} {'bg':>6}  | grid: "
+          f"{'found':>5} {'shape':>5} {'dir':>5} {'obj':>6} {'bg':>6}")
+    parts = payload["class_score_parts"]
+    for r, g in zip(parts["tokenizer"], parts["grid_baseline"]):
+        cells = [" ".join(f"{x[key]:>{5 if i < 3 else 6}.2f}" for i, key in enumerate(PART_KEYS)) for x in (r, g)]
+        print(f"{r['k']:>4}  {cells[0]}  |       {cells[1]}")
     print(f"original clips: class score {original:.3f}; train minutes: tokenizer {minutes['tokenizer']}, "
           f"baseline {minutes['baseline']}")
     if minutes["tokenizer"] is None:

@@ -1,7 +1,8 @@
 """``bench/coarse_to_fine.py`` on two tiny tokenizers trained 4 steps (one with nested dropout, one without = the
-3D-grid baseline): the JSON has exactly the documented layout, its numbers equal ``evaluate_reconstruction`` on the
-same held-out clips, ``train_minutes`` comes from the runs' logged ``train_s`` (or ``--train-minutes``), the plot is
-written, and mismatched models are refused with exit code 2."""
+3D-grid baseline): the JSON has exactly the documented layout, its numbers (and the class score's parts under
+``class_score_parts``) equal ``evaluate_reconstruction`` on the same held-out clips, ``train_minutes`` comes from
+the runs' logged ``train_s`` (or ``--train-minutes``), the plot is written, and mismatched models are refused
+with exit code 2."""
 
 from __future__ import annotations
 
@@ -36,7 +37,16 @@ def test_layout_numbers_and_train_minutes(tiny_runs, tmp_path):
         for row, r in zip(data[key], ref["rows"]):
             assert row["psnr"] == pytest.approx(r["psnr"]) and row["ssim"] == pytest.approx(r["ssim"])
             assert row["class_score"] == pytest.approx(r["class_score"])
+        # the class score's parts and the object / background PSNR, beside the documented rows
+        parts = data["class_score_parts"][key]
+        assert [p["k"] for p in parts] == [1, 2, 4]
+        for part, r in zip(parts, ref["rows"]):
+            assert set(part) == {"k", "primary_found", "primary_shape", "primary_direction", "object_psnr",
+                                 "background_psnr"}
+            assert all(part[name] == pytest.approx(r[name]) for name in part if name != "k")
+            assert part["primary_shape"] <= part["primary_found"] and part["primary_direction"] <= part["primary_found"]
         assert data["original_class_score"] == pytest.approx(ref["class_score_original"])
+        assert data["class_score_parts"]["original"] == pytest.approx(ref["primary_original"])
     logged = read_metrics(tiny_runs / "tok")[-1]["train_s"] / 60
     assert data["train_minutes"] == pytest.approx(logged) and data["train_minutes"] > 0
     assert data["baseline_train_minutes"] == pytest.approx(read_metrics(tiny_runs / "grid")[-1]["train_s"] / 60)

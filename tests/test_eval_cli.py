@@ -14,10 +14,10 @@ from PIL import Image
 
 from videoflextok.checkpoint import load_pretrained
 from videoflextok.cli.main import main
-from videoflextok.data.shapes import ShapesDataset
+from videoflextok.data.shapes import DIRECTIONS, SHAPES, ShapesDataset
 from videoflextok.eval.generation import from_uint8, load_samples, to_uint8
 from videoflextok.eval.metrics import mae, mse, psnr, ssim
-from videoflextok.eval.probe import caption_score, class_score
+from videoflextok.eval.probe import SLOTS, caption_score, class_score, parse_caption
 from videoflextok.eval.probe_train import SHIPPED_PROBE, ProbeTrainConfig, load_or_train_probe
 from videoflextok.eval.reconstruction import decode_seed, default_budgets, parse_budgets
 from videoflextok.tokenizer.model import VideoFlexTok
@@ -69,6 +69,9 @@ def test_reconstruction_json_matches_direct_metrics_and_png(runs):
     probe = load_or_train_probe()
     sums = {"mae": 0.0, "mse": 0.0, "psnr": 0.0, "ssim": 0.0}
     hits = hits_orig = 0.0
+    reads = {"found": 0, "shape": 0, "direction": 0}
+    reads_orig = dict(reads)
+    region = {"object": [0.0, 0], "background": [0.0, 0]}
     for b, start in enumerate((0, 2)):
         items = [data[i] for i in range(start, min(start + 2, 3))]
         video = torch.stack([it["video"] for it in items])
@@ -79,11 +82,33 @@ def test_reconstruction_json_matches_direct_metrics_and_png(runs):
             sums[name] += float(fn(recon, video).sum())
         hits += class_score(probe.describe(recon), labels) * len(items)
         hits_orig += class_score(probe.describe(video), labels) * len(items)
+        # the primary object (first in the caption) read in its color's slot; errors on colored / gray pixels
+        for counts, clips in ((reads, recon), (reads_orig, video)):
+            logits = probe(clips)
+            for i, it in enumerate(items):
+                first = parse_caption(it["caption"])[0]
+                slot = SLOTS.index(first["color"])
+                found = bool(logits["present"][i, slot] > 0)
+                counts["found"] += found
+                for key, names in (("shape", SHAPES), ("direction", DIRECTIONS)):
+                    counts[key] += found and names[int(logits[key][i, slot].argmax())] == first[key]
+        rgb = (video + 1) / 2
+        colored = (rgb.amax(1) - rgb.amin(1)) > 0.2
+        near = torch.nn.functional.max_pool2d(colored.float().flatten(0, 1)[:, None], 3, 1, 1).view_as(colored) > 0
+        err = ((recon - video) / 2).pow(2).mean(1)
+        for name, where in (("object", near), ("background", ~near)):
+            region[name][0] += float(err[where].sum())
+            region[name][1] += int(where.sum())
     row = result["rows"][1]
     for name, total in sums.items():
         assert row[name] == pytest.approx(total / (3 * 17), rel=1e-9, abs=1e-12), name
     assert row["class_score"] == pytest.approx(hits / 3) and row["rfvd"] is None
     assert result["class_score_original"] == pytest.approx(hits_orig / 3)
+    for name, count in reads.items():
+        assert row[f"primary_{name}"] == pytest.approx(count / 3), name
+    for name, (total, count) in region.items():
+        assert count > 0 and row[f"{name}_psnr"] == pytest.approx(10 * math.log10(count / total), rel=1e-6), name
+    assert result["primary_original"] == pytest.approx({name: count / 3 for name, count in reads_orig.items()})
     assert all(10 < r["psnr"] < 60 and 0 < r["mse"] < 1 and -1 < r["ssim"] <= 1 for r in result["rows"])
     with Image.open(out / "reconstruction.png") as img:
         assert img.format == "PNG" and img.size[0] >= 600 and img.size[1] >= 300

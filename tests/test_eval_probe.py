@@ -16,8 +16,11 @@ from videoflextok.eval.probe import (
     caption_score,
     class_score,
     color_masks,
+    describe_logits,
     mask_harmonics,
     mask_trajectory,
+    object_pixels,
+    object_reads,
     parse_caption,
     probe_loss,
     probe_targets,
@@ -72,6 +75,53 @@ def test_class_score_needs_shape_and_direction():
     assert class_score([right, wrong_dir, other, {}], [label] * 4) == 0.25
     with pytest.raises(ValueError, match="one label per video"):
         class_score([right], [label, label])
+
+
+def _logits(present: list[float], shape: list[int], direction: list[int]) -> dict[str, torch.Tensor]:
+    """Probe output for one video per entry: slot 0 (red) with the given presence logit, shape and direction."""
+    b = len(present)
+    out = {"present": torch.full((b, 6), -5.0), "shape": torch.zeros(b, 6, 4), "direction": torch.zeros(b, 6, 8),
+           "change": torch.zeros(b, 6, 4)}
+    for i in range(b):
+        out["present"][i, 0] = present[i]
+        out["shape"][i, 0, shape[i]] = 3.0
+        out["direction"][i, 0, direction[i]] = 3.0
+    return out
+
+
+def test_object_reads_look_in_the_objects_color_slot():
+    up, left = DIRECTIONS.index("up"), DIRECTIONS.index("left")
+    square, star = SHAPES.index("square"), SHAPES.index("star")
+    logits = _logits([2.0, 2.0, 2.0, -1.0], [square, star, square, square], [up, up, left, up])
+    red_square_up = {"color": "red", "shape": "square", "direction": "up"}
+    reads = object_reads(logits, [red_square_up] * 4)
+    assert reads["found"].tolist() == [True, True, True, False]  # the last: the red slot says absent
+    assert reads["shape"].tolist() == [True, False, True, False]
+    assert reads["direction"].tolist() == [True, True, False, False]
+    # another color's slot is not looked at, even when it holds the right shape and direction
+    assert not object_reads(logits, [{**red_square_up, "color": "blue"}] * 4)["found"].any()
+    # consistent with the class score: found, right shape and right direction is a class hit here
+    hits = class_score(describe_logits(logits), [class_label("square", "up")] * 4)
+    assert hits == float((reads["shape"] & reads["direction"]).float().mean())
+    with pytest.raises(ValueError, match="one object per video"):
+        object_reads(logits, [red_square_up])
+
+
+def test_object_pixels_are_the_colored_pixels_grown_by_one():
+    video = torch.full((1, 3, 2, 16, 16), -0.2)
+    video[:, :, :, ::2] = 0.3  # gray stripes: never an object
+    video[:, 0, 1, 5:8, 9:12], video[:, 1:, 1, 5:8, 9:12] = 0.8, -0.8  # a red 3x3 square in frame 1
+    mask = object_pixels(video)
+    assert mask.shape == (1, 2, 16, 16) and not mask[0, 0].any()
+    expected = torch.zeros(16, 16, dtype=torch.bool)
+    expected[4:9, 8:13] = True
+    assert torch.equal(mask[0, 1], expected)
+    data = ShapesDataset(resolution=32, num_frames=5, length=10, seed=2, split="all")
+    for i in range(10):
+        clip = data[i]["video"][None]
+        mask = object_pixels(clip)
+        palette = color_masks(clip, sigma=ProbeConfig().color_sigma).amax(dim=1) > 0.5  # [1, T, H, W]
+        assert mask[palette].all() and 0 < mask.float().mean() < 0.5
 
 
 def test_targets_mark_present_slots_and_ignore_absent_ones():

@@ -119,7 +119,10 @@ def run_reconstruction(args: argparse.Namespace) -> int:
     plot_reconstruction(result, out / "reconstruction.png")
     for row in result["rows"]:
         extra = "" if row["rfvd"] is None else f"  rFVD {row['rfvd']:.1f}"
-        extra += "" if row["class_score"] is None else f"  class {row['class_score']:.3f}"
+        if row["class_score"] is not None:
+            extra += (f"  class {row['class_score']:.3f} (primary object found {row['primary_found']:.2f}, "
+                      f"shape {row['primary_shape']:.2f}, direction {row['primary_direction']:.2f})  "
+                      f"object/background PSNR {row['object_psnr']:.2f}/{row['background_psnr']:.2f}")
         print(f"k={row['tokens_per_frame']:>4}  PSNR {row['psnr']:.2f}  SSIM {row['ssim']:.4f}  "
               f"MAE {row['mae']:.4f}{extra}")
     if result["rfvd_skipped"]:

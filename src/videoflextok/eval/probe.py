@@ -36,6 +36,7 @@ ATTRIBUTES = {"shape": SHAPES, "direction": DIRECTIONS, "change": CHANGES}  # pe
 SLOTS = COLOR_NAMES  # one slot per palette color
 # caption attributes scored by default besides the shape (the probe reads each at >= 98% held-out, see README)
 CAPTION_ATTRIBUTES = ("color", "direction", "change")
+OBJECT_SATURATION = 0.2  # `object_pixels`: RGB saturation above which a pixel belongs to an object
 
 
 @dataclass
@@ -217,19 +218,56 @@ class ShapesProbe(nn.Module):
     def describe(self, video: torch.Tensor) -> list[dict[str, dict[str, str]]]:
         """Per video, the objects found, keyed by shape: [{"star": {"color": "red", "direction": "up",
         "change": "none"}, ...}, ...] (if two slots claim one shape, the more confident one is kept)."""
-        logits = self(video)
-        found = []
-        for i in range(video.shape[0]):
-            objects: dict[str, dict[str, str]] = {}
-            order = logits["present"][i].argsort(descending=True).tolist()
-            for k in order:
-                if logits["present"][i, k] <= 0:
-                    break
-                attrs = {key: names[int(logits[key][i, k].argmax())] for key, names in ATTRIBUTES.items()}
-                shape = attrs.pop("shape")
-                objects.setdefault(shape, {"color": SLOTS[k], **attrs})
-            found.append(objects)
-        return found
+        return describe_logits(self(video))
+
+
+def describe_logits(logits: dict[str, torch.Tensor]) -> list[dict[str, dict[str, str]]]:
+    """`ShapesProbe.describe` from the probe's output (`ShapesProbe.forward`), for callers that also need it."""
+    found = []
+    for i in range(logits["present"].shape[0]):
+        objects: dict[str, dict[str, str]] = {}
+        for k in logits["present"][i].argsort(descending=True).tolist():
+            if logits["present"][i, k] <= 0:
+                break
+            attrs = {key: names[int(logits[key][i, k].argmax())] for key, names in ATTRIBUTES.items()}
+            shape = attrs.pop("shape")
+            objects.setdefault(shape, {"color": SLOTS[k], **attrs})
+        found.append(objects)
+    return found
+
+
+def object_reads(logits: dict[str, torch.Tensor], objects: list[dict[str, str]]) -> dict[str, torch.Tensor]:
+    """What the probe reads of one named object per video, looked up in that object's color slot.
+
+    logits: `ShapesProbe.forward` output for B videos; objects: B dicts with "color", "shape" and "direction"
+    (e.g. the first object of `parse_caption`, the primary one). Returns bool [B] tensors: "found" (the slot
+    says present), "shape" and "direction" (found and that attribute read right). This splits a class-score miss
+    into its parts: the object's color not found at all, or found with the wrong shape or direction.
+    """
+    if len(objects) != logits["present"].shape[0]:
+        raise ValueError(f"Need one object per video, got {len(objects)} for {logits['present'].shape[0]} videos.")
+    rows = torch.arange(len(objects), device=logits["present"].device)
+    slot = torch.tensor([SLOTS.index(o["color"]) for o in objects], device=rows.device)
+    found = logits["present"][rows, slot] > 0
+    out = {"found": found}
+    for key in ("shape", "direction"):
+        want = torch.tensor([ATTRIBUTES[key].index(o[key]) for o in objects], device=rows.device)
+        out[key] = found & (logits[key][rows, slot].argmax(-1) == want)
+    return out
+
+
+def object_pixels(video: torch.Tensor, threshold: float = OBJECT_SATURATION) -> torch.Tensor:
+    """Where a `shapes` clip shows an object: video [B, 3, T, H, W] in [-1, 1] -> bool [B, T, H, W].
+
+    `shapes` backgrounds are gray (saturation max - min of RGB = 0) and every palette color has saturation >= 0.6,
+    so pixels with saturation above `threshold` (on the [0, 1] scale), grown by one pixel to take in the
+    antialiased edge, are the objects. Computed on the original clip, it splits a reconstruction's error into
+    object and background parts.
+    """
+    rgb = (video.float() + 1) / 2
+    colored = (rgb.amax(dim=1) - rgb.amin(dim=1)) > threshold  # [B, T, H, W]
+    grown = F.max_pool3d(colored[:, None].float(), kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))
+    return grown[:, 0] > 0
 
 
 def probe_targets(samples: list[ShapesSample]) -> dict[str, torch.Tensor]:

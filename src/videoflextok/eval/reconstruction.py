@@ -3,8 +3,12 @@
 For each budget k (tokens per latent frame) and `num` clips of a dataset: MAE, MSE, PSNR, SSIM (per frame, averaged
 over frames and clips), rFVD (Kinetics-400 I3D logits; needs >= 16 frames per clip and >= 2 clips, else it is
 skipped with the reason recorded) and, on `shapes`, the probe's class score of the reconstructions (and of the
-originals, the ceiling). Every clip is tokenized once; each budget decodes the same tokens with its own seeded
-noise, so a run is reproducible from (seed, batch size).
+originals, the ceiling) with its parts: how often the probe finds the primary object's color at all
+(`primary_found`) and reads its shape (`primary_shape`) and direction (`primary_direction`), see
+`probe.object_reads`; and the PSNR of object pixels and of background pixels (`object_psnr`, `background_psnr`,
+pooled over all clips; objects are the colored pixels of the original, `probe.object_pixels`). Every clip is
+tokenized once; each budget decodes the same tokens with its own seeded noise, so a run is reproducible from
+(seed, batch size).
 
 `evaluate_reconstruction(...) -> dict` (the content of `reconstruction.json`); `plot_reconstruction(result, path)`
 draws one panel per metric against tokens per frame.
@@ -25,14 +29,22 @@ from videoflextok.data.config import DataConfig
 from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError, VideoFlexTokError
 from videoflextok.eval.fvd import FVD_FRAMES, FeatureStats, frechet_distance_from_stats, i3d_features
-from videoflextok.eval.metrics import mae, mse, psnr, ssim
-from videoflextok.eval.probe import ShapesProbe, class_score
+from videoflextok.eval.metrics import PSNR_MAX_DB, mae, mse, psnr, ssim
+from videoflextok.eval.probe import (
+    ShapesProbe,
+    class_score,
+    describe_logits,
+    object_pixels,
+    object_reads,
+    parse_caption,
+)
 from videoflextok.eval.probe_train import load_or_train_probe
 from videoflextok.plotting import pyplot, save_png, token_axis
 from videoflextok.tokenizer.model import VideoFlexTok
 
 PIXEL_METRICS = ("mae", "mse", "psnr", "ssim")  # per-frame metrics, averaged over frames and clips
 PLOT_METRICS = (*PIXEL_METRICS, "rfvd", "class_score")  # panels of the plot (when present)
+READS = ("found", "shape", "direction")  # `object_reads` of the primary object, reported as primary_<read>
 
 
 @dataclass
@@ -99,14 +111,37 @@ def load_i3d_or_reason(
         return None, str(exc)
 
 
-class _Running:
-    """Sums of per-frame metrics, probe hits and I3D features for one token budget."""
+class MetricTally:
+    """Sums of per-frame metrics, probe hits and reads, object/background errors and I3D features for one budget."""
 
     def __init__(self) -> None:
         self.sums = dict.fromkeys(PIXEL_METRICS, 0.0)
         self.frames = 0
         self.hits = 0.0
+        self.reads = dict.fromkeys(READS, 0)
+        self.region = {"object": [0.0, 0], "background": [0.0, 0]}  # squared error ([0, 1] scale), pixels
         self.feats: list[np.ndarray] = []
+
+    def add_probe(self, probe: ShapesProbe, video: torch.Tensor, labels: list[int], primary: list[dict]) -> None:
+        """Class score hits and the probe's reads of the primary object (see `object_reads`)."""
+        logits = probe(video)
+        self.hits += class_score(describe_logits(logits), labels) * len(labels)
+        for key, hit in object_reads(logits, primary).items():
+            self.reads[key] += int(hit.sum())
+
+    def add_regions(self, pred: torch.Tensor, target: torch.Tensor, objects: torch.Tensor) -> None:
+        """Squared error summed over object and over background pixels (objects: bool [B, T, H, W])."""
+        err = ((pred.float() - target.float()) / 2).pow(2).mean(dim=1)  # [B, T, H, W], [0, 1] scale
+        for name, where in (("object", objects), ("background", ~objects)):
+            self.region[name][0] += float(err[where].sum())
+            self.region[name][1] += int(where.sum())
+
+    def region_psnr(self, name: str) -> float | None:
+        """PSNR (data range 1) of all `name` pixels of all clips pooled; None when there were none."""
+        total, count = self.region[name]
+        if count == 0:
+            return None
+        return float(10.0 * np.log10(1.0 / max(total / count, 10 ** (-PSNR_MAX_DB / 10))))
 
     def add(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         for name, fn in zip(PIXEL_METRICS, (mae, mse, psnr, ssim)):
@@ -128,7 +163,8 @@ def evaluate_reconstruction(
 
     probe: the `shapes` probe (default: the shipped one, loaded when the dataset is `shapes`).
     Returns {"config", "tokenizer", "rows": [{"tokens_per_frame", "mae", "mse", "psnr", "ssim", "rfvd",
-    "class_score"}, ...], "rfvd_skipped", "class_score_original", ...}.
+    "class_score", "primary_found", "primary_shape", "primary_direction", "object_psnr", "background_psnr"}, ...],
+    "rfvd_skipped", "class_score_original", "primary_original", ...} (the probe's numbers None off `shapes`).
     """
     tcfg = tokenizer.config
     budgets = tuple(cfg.tokens) if cfg.tokens else default_budgets(tcfg.K)
@@ -156,8 +192,8 @@ def evaluate_reconstruction(
     else:
         probe = None
 
-    runs = {k: _Running() for k in budgets}
-    original = _Running()
+    runs = {k: MetricTally() for k in budgets}
+    original = MetricTally()
     starts = range(0, num, cfg.batch_size)
     bar = tqdm(total=num * len(budgets), desc="reconstruct", unit="clip", disable=not progress)
     for b, start in enumerate(starts):
@@ -168,7 +204,9 @@ def evaluate_reconstruction(
         if i3d is not None:
             original.feats.append(i3d_features(video, i3d, progress=False))
         if probe is not None:
-            original.hits += class_score(probe.describe(video), labels) * len(items)
+            primary = [parse_caption(item["caption"])[0] for item in items]
+            objects = object_pixels(video)
+            original.add_probe(probe, video, labels, primary)
         for k in budgets:
             gen = torch.Generator(device=device).manual_seed(decode_seed(cfg.seed, b, k))
             recon = tokenizer.detokenize(tokens, keep_k=k, steps=cfg.steps, guidance=cfg.guidance, generator=gen)
@@ -177,7 +215,8 @@ def evaluate_reconstruction(
             if i3d is not None:
                 runs[k].feats.append(i3d_features(recon, i3d, progress=False))
             if probe is not None:
-                runs[k].hits += class_score(probe.describe(recon), labels) * len(items)
+                runs[k].add_probe(probe, recon, labels, primary)
+                runs[k].add_regions(recon, video, objects)
             bar.update(len(items))
     bar.close()
 
@@ -188,6 +227,10 @@ def evaluate_reconstruction(
         row["rfvd"] = (frechet_distance_from_stats(FeatureStats.from_features(np.concatenate(runs[k].feats)),
                                                    real_stats) if real_stats is not None else None)
         row["class_score"] = runs[k].hits / num if probe is not None else None
+        for read in READS:
+            row[f"primary_{read}"] = runs[k].reads[read] / num if probe is not None else None
+        for region in ("object", "background"):
+            row[f"{region}_psnr"] = runs[k].region_psnr(region) if probe is not None else None
         rows.append(row)
     return {
         "config": {**asdict(cfg), "tokens": list(budgets), "num": num, "num_frames": frames},
@@ -196,6 +239,7 @@ def evaluate_reconstruction(
         "rows": rows,
         "rfvd_skipped": fvd_skipped,
         "class_score_original": original.hits / num if probe is not None else None,
+        "primary_original": {read: original.reads[read] / num for read in READS} if probe is not None else None,
         "class_score_skipped": probe_skipped,
         "probe_input": None if probe is None else {"frames": probe.config.frames, "size": probe.config.size,
                                                    "clip_frames": frames, "clip_size": tcfg.resolution},
