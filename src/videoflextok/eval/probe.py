@@ -12,7 +12,9 @@ on clean rendered clips (`probe_train.train_probe`) and gives:
   fraction of videos where the probe finds that shape moving in that direction;
 - the caption score of videos with captions: for each object named in a caption, its shape, color, direction
   and change ("none" when the caption names none), the fraction the probe finds, averaged over videos. This is
-  our counterpart of the ViCLIP text-video score on `shapes`.
+  our counterpart of the ViCLIP text-video score on `shapes`;
+- what it reads of one named object (`object_reads`: found, shape, direction), and where a clip's objects are
+  (`object_pixels`), which split a class score into its parts.
 
 Input: `video [B, 3, T, H, W]` in [-1, 1], any T >= 2 and size (resampled to 9 frames at 64x64).
 """

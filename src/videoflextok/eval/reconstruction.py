@@ -122,6 +122,7 @@ class MetricTally:
         self.region = {"object": [0.0, 0], "background": [0.0, 0]}  # squared error ([0, 1] scale), pixels
         self.feats: list[np.ndarray] = []
 
+    @torch.no_grad()
     def add_probe(self, probe: ShapesProbe, video: torch.Tensor, labels: list[int], primary: list[dict]) -> None:
         """Class score hits and the probe's reads of the primary object (see `object_reads`)."""
         logits = probe(video)
