@@ -8,8 +8,8 @@ The clips are the ones ``coarse_to_fine.py`` scores (split heldout, 64x64, 17 fr
 in :mod:`videoflextok.eval.reconstruction` (object pixels: the colored pixels of the original grown by one
 pixel). Each degradation works per frame. Writes the JSON atomically and prints a table::
 
-    {"rows": [{"degradation": "gaussian", "amount": 1.5, "psnr": .., "object_psnr": .., "background_psnr": ..,
-               "class_score": .., "primary_found": .., "primary_shape": .., "primary_direction": ..}, ...],
+    {"rows": [{"degradation": "gaussian", "amount": 1.5, "psnr": .., "class_score": .., "primary_found": ..,
+               "primary_shape": .., "primary_direction": .., "object_psnr": .., "background_psnr": ..}, ...],
      "original_class_score": .., "num": .., ...}
 
 ``amount`` is the blur's sigma in pixels, or the factor of the pixelation and of the down-and-up sampling.
@@ -84,19 +84,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         labels = [item["label"] for item in items]
         primary = [parse_caption(item["caption"])[0] for item in items]
         objects = object_pixels(video)
-        with torch.no_grad():
-            original.add_probe(probe, video, labels, primary)
-            for setting, tally in tallies.items():
-                degraded = degrade(video, *setting)
-                tally.add(degraded, video)
-                tally.add_probe(probe, degraded, labels, primary)
-                tally.add_regions(degraded, video, objects)
-    rows = []
-    for (kind, amount), tally in tallies.items():
-        rows.append({"degradation": kind, "amount": amount, "psnr": tally.means()["psnr"],
-                     "object_psnr": tally.region_psnr("object"), "background_psnr": tally.region_psnr("background"),
-                     "class_score": tally.hits / args.num,
-                     **{f"primary_{read}": tally.reads[read] / args.num for read in READS}})
+        original.add_probe(probe, video, labels, primary)
+        for setting, tally in tallies.items():
+            degraded = degrade(video, *setting)
+            tally.add(degraded, video)
+            tally.add_probe(probe, degraded, labels, primary)
+            tally.add_regions(degraded, video, objects)
+    rows = [{"degradation": kind, "amount": amount, "psnr": tally.means()["psnr"], **tally.probe_metrics(args.num)}
+            for (kind, amount), tally in tallies.items()]
     payload = {
         "rows": rows,
         "original_class_score": original.hits / args.num,

@@ -144,6 +144,12 @@ class MetricTally:
             return None
         return float(10.0 * np.log10(1.0 / max(total / count, 10 ** (-PSNR_MAX_DB / 10))))
 
+    def probe_metrics(self, num: int) -> dict[str, float | None]:
+        """The class score, the primary object's reads (`primary_<read>`) and object / background PSNR over `num`
+        clips."""
+        return {"class_score": self.hits / num, **{f"primary_{read}": self.reads[read] / num for read in READS},
+                **{f"{region}_psnr": self.region_psnr(region) for region in ("object", "background")}}
+
     def add(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         for name, fn in zip(PIXEL_METRICS, (mae, mse, psnr, ssim)):
             self.sums[name] += float(fn(pred, target).sum())
@@ -227,11 +233,8 @@ def evaluate_reconstruction(
         row: dict[str, Any] = {"tokens_per_frame": k, **runs[k].means()}
         row["rfvd"] = (frechet_distance_from_stats(FeatureStats.from_features(np.concatenate(runs[k].feats)),
                                                    real_stats) if real_stats is not None else None)
-        row["class_score"] = runs[k].hits / num if probe is not None else None
-        for read in READS:
-            row[f"primary_{read}"] = runs[k].reads[read] / num if probe is not None else None
-        for region in ("object", "background"):
-            row[f"{region}_psnr"] = runs[k].region_psnr(region) if probe is not None else None
+        probe_metrics = runs[k].probe_metrics(num)
+        row.update(probe_metrics if probe is not None else dict.fromkeys(probe_metrics))
         rows.append(row)
     return {
         "config": {**asdict(cfg), "tokens": list(budgets), "num": num, "num_frames": frames},
