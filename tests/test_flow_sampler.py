@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 from torch.testing import assert_close
 
 from videoflextok.flow import (
+    Guidance,
     add_noise,
-    apg_combine,
     cfg_combine,
     euler_sample,
     guided_velocity,
@@ -67,15 +69,43 @@ def test_batched_cfg_equals_two_separate_passes():
     x, s = torch.randn(5, 6), torch.rand(5)
     cond, null = torch.randn(5, 6), torch.zeros(5, 6)
     for scale in (1.0, 2.5):
-        batched = guided_velocity(model, x, s, cond, null, scale)
+        batched = guided_velocity(model, x, s, cond, null, Guidance(scale))
         separate = model(x, s, null) + scale * (model(x, s, cond) - model(x, s, null))
         assert_close(batched, separate, atol=1e-6, rtol=1e-5)
-    # APG with eta = 1 and no clipping is CFG; with eta = 0 the update is orthogonal to v_cond
-    vc, vu = torch.randn(3, 4, 5), torch.randn(3, 4, 5)
-    assert_close(apg_combine(vc, vu, 3.0, eta=1.0), cfg_combine(vc, vu, 3.0), atol=1e-5, rtol=1e-5)
-    update = apg_combine(vc, vu, 2.0, eta=0.0) - vc
-    assert_close((update * vc).sum(dim=(1, 2)), torch.zeros(3), atol=1e-4, rtol=0)
-    clipped = apg_combine(vc, vu, 2.0, eta=1.0, norm_threshold=0.1) - vc
-    assert (clipped.flatten(1).norm(dim=1) <= 0.1 + 1e-5).all()
-    apg = guided_velocity(model, x, s, cond, null, 2.0, mode="apg", apg_eta=1.0)
-    assert_close(apg, guided_velocity(model, x, s, cond, null, 2.0), atol=1e-5, rtol=1e-5)
+    assert_close(cfg_combine(cond, null, 3.0), null + 3.0 * (cond - null))
+
+
+def _apg_reference(v_cond, v_uncond, scale, eta, threshold, previous=None, momentum=0.0):
+    """APG written out channel by channel in float64 (numpy): norms over (T, h, w) of each (sample, channel)."""
+    vc, vu = v_cond.double().numpy(), v_uncond.double().numpy()
+    out = np.empty_like(vc)
+    diffs = vc - vu if previous is None else vc - vu + momentum * previous
+    for b in range(vc.shape[0]):
+        for c in range(vc.shape[1]):
+            d, cond = diffs[b, c].ravel(), vc[b, c].ravel()
+            if threshold > 0:
+                d = d * min(1.0, threshold / np.sqrt((d * d).sum()))
+            unit = cond / np.sqrt((cond * cond).sum())
+            parallel = (d @ unit) * unit
+            out[b, c] = (cond + (scale - 1) * ((d - parallel) + eta * parallel)).reshape(vc.shape[2:])
+    return torch.from_numpy(out).float(), diffs
+
+
+def test_apg_matches_a_per_channel_reference_and_is_cfg_with_eta_1():
+    g = torch.Generator().manual_seed(0)
+    vc, vu = torch.randn(2, 3, 4, 5, 6, generator=g), torch.randn(2, 3, 4, 5, 6, generator=g)
+    for eta, threshold in ((0.0, 0.0), (0.0, 0.6), (0.5, 2.0)):
+        expected, _ = _apg_reference(vc, vu, 3.0, eta, threshold)
+        assert_close(Guidance(3.0, "apg", eta, threshold)(vc, vu), expected, atol=1e-5, rtol=1e-5)
+    assert_close(Guidance(3.0, "apg", eta=1.0)(vc, vu), cfg_combine(vc, vu, 3.0), atol=1e-5, rtol=1e-5)
+    # the update with eta 0 is orthogonal to v_cond in every (sample, channel)
+    update = Guidance(2.0, "apg")(vc, vu) - vc
+    assert_close((update * vc).sum(dim=(2, 3, 4)), torch.zeros(2, 3), atol=1e-4, rtol=0)
+    # momentum: the second step's update accumulates the first one
+    guide = Guidance(3.0, "apg", 0.0, 0.0, momentum=0.5)
+    guide(vc, vu)
+    vc2, vu2 = torch.randn(2, 3, 4, 5, 6, generator=g), torch.randn(2, 3, 4, 5, 6, generator=g)
+    expected, _ = _apg_reference(vc2, vu2, 3.0, 0.0, 0.0, previous=(vc - vu).double().numpy(), momentum=0.5)
+    assert_close(guide(vc2, vu2), expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="guidance mode"):
+        Guidance(2.0, "pag")

@@ -122,12 +122,11 @@ def write_safetensors(state: Mapping[str, torch.Tensor], path: str | Path) -> No
     save_file(_unshared(state), str(path), metadata={"format": "pt"})
 
 
-def read_safetensors_header(path: str | Path) -> dict[str, dict[str, Any]]:
-    """Parse and check the header of a safetensors file: ``{name: {"dtype", "shape", "data_offsets"}}``.
+def _raw_safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
+    """(the JSON header of a safetensors file as stored, ``__metadata__`` included; its length in bytes).
 
-    Raises CheckpointError when the file is truncated or its header is malformed.
+    Raises CheckpointError when the file is too short or the header unreadable.
     """
-    path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(8)
@@ -143,6 +142,25 @@ def read_safetensors_header(path: str | Path) -> dict[str, dict[str, Any]]:
         raise CheckpointError(f"weights file '{path}' has an unreadable header.") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"weights file '{path}' has a malformed header.")
+    return header, n
+
+
+def read_safetensors_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata stored in a safetensors header (``{}`` when there is none)."""
+    meta = _raw_safetensors_header(Path(path))[0].get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"weights file '{path}' has malformed metadata.")
+    return meta
+
+
+def read_safetensors_header(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Parse and check the header of a safetensors file: ``{name: {"dtype", "shape", "data_offsets"}}``.
+
+    Raises CheckpointError when the file is truncated or its header is malformed.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    header, n = _raw_safetensors_header(path)
     header.pop("__metadata__", None)
     data_bytes = size - 8 - n
     end = 0

@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 
 from videoflextok.atomic import atomic_write_text, check_out_folder
-from videoflextok.checkpoint import load_pretrained
 from videoflextok.cli.pretokenize import default_device
 from videoflextok.data.config import DATASETS, SPLITS
 from videoflextok.errors import ConfigError
@@ -106,7 +105,7 @@ def run_reconstruction(args: argparse.Namespace) -> int:
     if args.dataset in ("folder", "manifest") and not args.path:
         raise ConfigError(f"the '{args.dataset}' dataset needs --path")
     device = default_device(args.device)
-    tokenizer = load_pretrained(VideoFlexTok, args.tokenizer, device=device).eval()
+    tokenizer = VideoFlexTok.from_pretrained(args.tokenizer, device=device).eval()
     if budgets is not None:
         check_budgets(budgets, tokenizer.config.K)
     out = _out_folder(args.out)
@@ -152,7 +151,7 @@ def run_generation(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(f"generating samples needs {' and '.join(missing)}")
         generator = VideoGenerator.from_pretrained(args.generator, device=device).eval()
-        tokenizer = load_pretrained(VideoFlexTok, args.tokenizer, device=device).eval()
+        tokenizer = VideoFlexTok.from_pretrained(args.tokenizer, device=device).eval()
         out = _out_folder(args.out)
         cfg = GenerationEvalConfig(num=args.num, tokens_per_frame=args.tokens_per_frame, num_frames=args.frames,
                                    cfg=args.cfg, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,

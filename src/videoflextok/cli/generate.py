@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from videoflextok.checkpoint import load_pretrained
 from videoflextok.cli.pretokenize import default_device
 from videoflextok.data.video_io import write_video
 from videoflextok.errors import CheckpointError, ConfigError
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     cond = [args.class_id] * args.num_samples if args.prompt is None else [args.prompt] * args.num_samples
     generator.validate_condition(cond)  # unknown class / empty prompt fail before the tokenizer loads
 
-    tokenizer = load_pretrained(VideoFlexTok, args.tokenizer, device=device).eval()
+    tokenizer = VideoFlexTok.from_pretrained(args.tokenizer, device=device).eval()
     tcfg = tokenizer.config
     if tcfg.vocab_size != gcfg.vocab_size:
         raise CheckpointError(

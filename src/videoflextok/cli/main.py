@@ -17,6 +17,7 @@ from videoflextok.errors import VideoFlexTokError
 COMMAND_MODULES: list[str] = [
     "info",
     "data",
+    "convert",
     "train",
     "cache_latents",
     "pretokenize",

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 
-from videoflextok.checkpoint import load_pretrained
 from videoflextok.cli.encode_shards import encode_into_shards
 from videoflextok.config import to_dict
 from videoflextok.data.config import DATASETS, SPLITS, DataConfig
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.num is None and args.dataset in ("shapes", "pans"):
         raise ConfigError(f"give --num: the synthetic dataset '{args.dataset}' has no fixed size")
     device = default_device(args.device)
-    tokenizer = load_pretrained(VideoFlexTok, args.tokenizer, device=device).eval()
+    tokenizer = VideoFlexTok.from_pretrained(args.tokenizer, device=device).eval()
     tcfg = tokenizer.config
     frames = args.frames or tcfg.chunk_frames
     if not tcfg.supports_frames(frames):

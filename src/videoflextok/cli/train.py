@@ -30,12 +30,15 @@ def _train(args: argparse.Namespace) -> int:
     task = importlib.import_module(TASKS[args.kind][0])
     out = Path(args.out)
     tokens = getattr(args, "tokens", None)  # generator: the token folder, i.e. data.tokens
+    init = Path(args.init) if getattr(args, "init", None) else None
+    extra = {"init": init} if init is not None else {}
     cfg = task.load_run_config(
         args.preset, [*args.overrides, *([f"data.tokens={tokens}"] if tokens else [])],
         run_dir=out if args.resume else None,
         config_file=Path(args.config) if args.config else None,
+        **extra,
     )
-    result = task.run(cfg, out, resume=args.resume)
+    result = task.run(cfg, out, resume=args.resume, **extra)
     if result.checkpoint is not None:
         print(f"done: step {result.step}, loss {result.last_loss:.4f}, checkpoint {result.checkpoint}")
     return 0
@@ -52,5 +55,9 @@ def register(subparsers) -> None:
         p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
         if kind == "generator":
             p.add_argument("--tokens", default=None, help="token folder from videoflextok pretokenize (data.tokens)")
+        if kind == "tokenizer":
+            p.add_argument("--init", default=None, metavar="PATH",
+                           help="start from these weights (our checkpoint or run folder, or a released checkpoint); "
+                           "the model config comes from it, model.* overrides apply, the optimizer starts fresh")
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. train.steps=400")
         p.set_defaults(func=_train)

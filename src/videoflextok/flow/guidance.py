@@ -1,7 +1,8 @@
 """Guidance for the flow decoder: classifier-free guidance (CFG) and adaptive projected guidance (APG).
 
-Both combine a conditional and an unconditional velocity prediction. :func:`guided_velocity` evaluates
-both in ONE batched forward pass (conditional half first).
+Both combine a conditional and an unconditional velocity prediction. :func:`guided_velocity` evaluates both
+in ONE batched forward pass (conditional half first); a :class:`Guidance` combines them, keeping the state APG's
+momentum carries from one Euler step to the next, so make one per sampling run.
 """
 
 from __future__ import annotations
@@ -10,31 +11,61 @@ from collections.abc import Callable
 
 import torch
 
+GUIDANCE_MODES = ("cfg", "apg")
+
 
 def cfg_combine(v_cond: torch.Tensor, v_uncond: torch.Tensor, scale: float) -> torch.Tensor:
     """v_uncond + scale * (v_cond - v_uncond); scale 1 returns v_cond."""
     return v_uncond + scale * (v_cond - v_uncond)
 
 
-def apg_combine(
-    v_cond: torch.Tensor, v_uncond: torch.Tensor, scale: float, eta: float = 0.0, norm_threshold: float = 0.0
-) -> torch.Tensor:
-    """Adaptive projected guidance (Sadat et al., 2024), applied to the velocity prediction.
+class Guidance:
+    """How conditional and unconditional predictions are combined in one sampling run.
 
-    The guidance update d = v_cond - v_uncond is (optionally) clipped to ``norm_threshold`` per sample, split
-    into its part parallel to v_cond and the orthogonal rest, and the parallel part is down-weighted by
-    ``eta``: result = v_cond + (scale - 1) * (d_orth + eta * d_par). With eta = 1 and no clipping it equals CFG.
-    All tensors [B, ...]; computed in fp32.
+    "cfg": :func:`cfg_combine`. "apg" (adaptive projected guidance, Sadat et al. 2024): the update
+    d = v_cond - v_uncond is accumulated over steps (d <- d + momentum * previous d), scaled down to at most
+    ``norm_threshold`` in norm (0 = no clipping), split into its part parallel to v_cond and the orthogonal rest
+    (in float64), and v = v_cond + (scale - 1) * (d_orth + eta * d_par). With eta = 1, no clipping and no momentum
+    APG is CFG. Norms and projections are taken per (sample, channel) over the last ``norm_dims`` dims: for latents
+    [B, C, T, h, w] that is per channel over (T, h, w).
     """
-    v_cond32, diff = v_cond.float(), (v_cond - v_uncond).float()
-    dims = tuple(range(1, diff.ndim))
-    if norm_threshold > 0:
-        norm = diff.norm(dim=dims, keepdim=True)
-        diff = diff * torch.clamp(norm_threshold / norm.clamp_min(1e-12), max=1.0)
-    unit = v_cond32 / v_cond32.norm(dim=dims, keepdim=True).clamp_min(1e-12)
-    parallel = (diff * unit).sum(dim=dims, keepdim=True) * unit
-    update = (diff - parallel) + eta * parallel
-    return (v_cond32 + (scale - 1) * update).to(v_cond.dtype)
+
+    def __init__(
+        self,
+        scale: float,
+        mode: str = "cfg",
+        eta: float = 0.0,
+        norm_threshold: float = 0.0,
+        momentum: float = 0.0,
+        norm_dims: int = 3,
+    ) -> None:
+        if mode not in GUIDANCE_MODES:
+            raise ValueError(f"guidance mode must be one of {', '.join(GUIDANCE_MODES)}, got {mode!r}")
+        self.scale, self.mode = float(scale), mode
+        self.eta, self.norm_threshold, self.momentum = eta, norm_threshold, momentum
+        self.dims = tuple(range(-norm_dims, 0))
+        self.running: torch.Tensor | None = None  # APG's accumulated update
+
+    @property
+    def active(self) -> bool:
+        """False for scale 1: the unconditional branch is not needed."""
+        return self.scale != 1.0
+
+    def __call__(self, v_cond: torch.Tensor, v_uncond: torch.Tensor) -> torch.Tensor:
+        if self.mode == "cfg":
+            return cfg_combine(v_cond, v_uncond, self.scale)
+        diff = (v_cond - v_uncond).float()
+        if self.momentum:
+            diff = diff if self.running is None else diff + self.momentum * self.running
+            self.running = diff
+        if self.norm_threshold > 0:
+            norm = torch.linalg.vector_norm(diff, dim=self.dims, keepdim=True)
+            diff = diff * torch.clamp(self.norm_threshold / norm, max=1.0)
+        d64, c64 = diff.double(), v_cond.double()
+        unit = c64 / torch.linalg.vector_norm(c64, dim=self.dims, keepdim=True).clamp_min(1e-12)
+        parallel = (d64 * unit).sum(dim=self.dims, keepdim=True) * unit
+        update = ((d64 - parallel).float() + self.eta * parallel.float()).to(v_cond.dtype)
+        return v_cond + (self.scale - 1) * update
 
 
 def guided_velocity(
@@ -43,22 +74,15 @@ def guided_velocity(
     s: torch.Tensor,
     cond: torch.Tensor,
     null: torch.Tensor,
-    scale: float,
-    mode: str = "cfg",
-    apg_eta: float = 0.0,
-    apg_norm_threshold: float = 0.0,
+    guidance: Guidance,
 ) -> torch.Tensor:
     """Guided velocity with one batched forward.
 
-    model: (x [B', ...], s [B'], cond [B', ...]) -> v [B', ...]. x: [B, ...], s: [B], cond/null: [B, ...].
-    scale 1 runs the conditional branch only.
+    model: (x [B', ...], s [B', ...], cond [B', ...]) -> v [B', ...]. x: [B, ...], s: [B, ...], cond/null: [B, ...].
+    An inactive guidance (scale 1) runs the conditional branch only.
     """
-    if scale == 1.0:
+    if not guidance.active:
         return model(x, s, cond)
     v = model(torch.cat([x, x]), torch.cat([s, s]), torch.cat([cond, null]))
     v_cond, v_uncond = v.chunk(2)
-    if mode == "cfg":
-        return cfg_combine(v_cond, v_uncond, scale)
-    if mode == "apg":
-        return apg_combine(v_cond, v_uncond, scale, eta=apg_eta, norm_threshold=apg_norm_threshold)
-    raise ValueError(f"guidance mode must be 'cfg' or 'apg', got {mode!r}")
+    return guidance(v_cond, v_uncond)

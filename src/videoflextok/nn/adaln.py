@@ -14,9 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from videoflextok.nn.attention import Attention
+from videoflextok.nn.blocks import DEFAULT_STYLE, BlockStyle
 from videoflextok.nn.mlp import SwiGLU
-from videoflextok.nn.norms import PlainLayerNorm
 
 
 class GroupModulation(nn.Module):
@@ -52,11 +51,11 @@ class AdaLNBlock(nn.Module):
     Gated pre-LN attention and SwiGLU, modulated per (slot, group); ``segments`` = tokens per group in a slot.
     """
 
-    def __init__(self, dim: int, num_heads: int, groups: int = 2) -> None:
+    def __init__(self, dim: int, num_heads: int, groups: int = 2, style: BlockStyle = DEFAULT_STYLE) -> None:
         super().__init__()
-        self.norm1 = PlainLayerNorm(dim)
-        self.attn = Attention(dim, num_heads, qk_norm=True)
-        self.norm2 = PlainLayerNorm(dim)
+        self.norm1 = style.norm(dim)
+        self.attn = style.attention(dim, num_heads)
+        self.norm2 = style.norm(dim)
         self.mlp = SwiGLU(dim)
         self.adaln = GroupModulation(dim, 6, groups)
 
@@ -74,15 +73,18 @@ class AdaLNBlock(nn.Module):
 class AdaLNFinal(nn.Module):
     """Final layer: x: [B, S, n, dim], c: [B, S, dim] -> [B, S, n, out_dim].
 
-    Modulated LN then a zero-initialised linear (one group: apply it to the latent tokens only).
+    Modulated LN then a zero-initialised linear (with an optional zero-initialised bias; one group: apply it to
+    the latent tokens only).
     """
 
-    def __init__(self, dim: int, out_dim: int) -> None:
+    def __init__(self, dim: int, out_dim: int, style: BlockStyle = DEFAULT_STYLE, bias: bool = False) -> None:
         super().__init__()
-        self.norm = PlainLayerNorm(dim)
+        self.norm = style.norm(dim)
         self.adaln = GroupModulation(dim, 2, groups=1)
-        self.linear = nn.Linear(dim, out_dim, bias=False)
+        self.linear = nn.Linear(dim, out_dim, bias=bias)
         nn.init.zeros_(self.linear.weight)
+        if bias:
+            nn.init.zeros_(self.linear.bias)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         shift, scale = self.adaln(c)[0]

@@ -1,5 +1,6 @@
-"""Multi-head self-attention on ``F.scaled_dot_product_attention`` with fused QKV, optional QK-norm,
-optional rotary embedding and an optional KV cache. No biases.
+"""Multi-head self-attention on ``F.scaled_dot_product_attention`` with fused QKV, optional QK-norm (RMSNorm with
+a learned scale, or LayerNorm without parameters), an optional score scale, optional rotary embedding and an
+optional KV cache. No biases.
 
 Mask convention everywhere in this package: a bool tensor, True = may attend, broadcastable to
 ``[B, heads, N_query, N_key]`` (usually ``[N_query, N_key]``).
@@ -16,6 +17,8 @@ from torch import nn
 from videoflextok.nn.linear import Linear
 from videoflextok.nn.norms import RMSNorm
 
+QK_NORMS = ("rms", "layernorm", "none")  # RMSNorm with a learned scale per head channel / LayerNorm, no affine / off
+
 # Largest score matrix (batch x heads x queries x keys) for which bf16 attention on CPU runs as two matmuls
 # and a softmax instead of the fused kernel: measured on one core (L = 480 tokens, head_dim 64, the tokenizer's
 # block-causal mask) forward + backward 1.35-1.6x faster that way in bf16; in fp32 the fused kernel is faster,
@@ -24,17 +27,25 @@ CPU_BF16_EXPLICIT_MAX_SCORES = 1 << 24
 
 
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, is_causal: bool = False
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    is_causal: bool = False,
+    scale: float | None = None,
 ) -> torch.Tensor:
-    """``F.scaled_dot_product_attention(q, k, v, mask, is_causal)`` for q, k, v ``[B, heads, N, head_dim]``.
+    """``F.scaled_dot_product_attention(q, k, v, mask, is_causal, scale)`` for q, k, v ``[B, heads, N, head_dim]``;
+    ``scale`` multiplies the scores (None: 1 / sqrt(head_dim)).
 
     bf16 on CPU up to :data:`CPU_BF16_EXPLICIT_MAX_SCORES` scores: q k^T in bf16, softmax in fp32, then the
     value matmul in bf16 (every query must be allowed at least one key, as with all masks of this package).
     """
     scores = q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]
     if q.device.type != "cpu" or q.dtype != torch.bfloat16 or scores > CPU_BF16_EXPLICIT_MAX_SCORES:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal and mask is None)
-    logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=is_causal and mask is None, scale=scale
+        )
+    logits = (q * (q.shape[-1] ** -0.5 if scale is None else scale)) @ k.transpose(-1, -2)
     if mask is None and is_causal:
         n_q, n_k = q.shape[2], k.shape[2]
         mask = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril(diagonal=n_k - n_q)
@@ -72,17 +83,26 @@ class Attention(nn.Module):
     With ``cache`` the new keys/values are appended and attention runs over everything cached.
     """
 
-    def __init__(self, dim: int, num_heads: int, qk_norm: bool = True) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, qk_norm: bool | str = True, eps: float = 1e-6, scale: float | None = None
+    ) -> None:
+        """qk_norm: one of :data:`QK_NORMS` (True = "rms", False = "none"); eps: of that norm; scale: of the
+        attention scores (None: 1 / sqrt(head_dim))."""
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        kind = ("rms" if qk_norm else "none") if isinstance(qk_norm, bool) else qk_norm
+        if kind not in QK_NORMS:
+            raise ValueError(f"qk_norm must be one of {QK_NORMS}, got {qk_norm!r}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
+        self.scale = scale
         self.qkv = Linear(dim, 3 * dim, bias=False)
         self.proj = Linear(dim, dim, bias=False)
-        self.qk_norm = qk_norm
-        self.q_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
-        self.k_norm = RMSNorm(self.head_dim) if qk_norm else nn.Identity()
+        self.qk_norm = kind
+        self.eps = eps
+        self.q_norm = RMSNorm(self.head_dim, eps=eps) if kind == "rms" else nn.Identity()
+        self.k_norm = RMSNorm(self.head_dim, eps=eps) if kind == "rms" else nn.Identity()
 
     def forward(
         self,
@@ -101,13 +121,15 @@ class Attention(nn.Module):
         v = qkv[:, :, 2].transpose(1, 2)
         if cache is not None:
             k, v = cache.append(k, v)
-        out = attention(q, k, v, mask=mask, is_causal=is_causal)
+        out = attention(q, k, v, mask=mask, is_causal=is_causal, scale=self.scale)
         return self.proj(out.transpose(1, 2).flatten(2))
 
     def norm_qk(self, qk: torch.Tensor) -> torch.Tensor:
         """QK-norm of queries and keys side by side, qk: [..., 2, heads, head_dim] -> same shape (one
-        normalisation, then each half times its own scale)."""
-        if not self.qk_norm:
+        normalisation, then each half times its own scale for "rms"; "layernorm" runs in fp32)."""
+        if self.qk_norm == "none":
             return qk
+        if self.qk_norm == "layernorm":
+            return F.layer_norm(qk.float(), (self.head_dim,), eps=self.eps).to(qk.dtype)
         scale = torch.stack([self.q_norm.weight, self.k_norm.weight])[:, None].to(qk.dtype)  # [2, 1, head_dim]
         return F.rms_norm(qk, (self.head_dim,), None, self.q_norm.eps) * scale

@@ -57,8 +57,8 @@ def sinusoidal_embedding(s: torch.Tensor, dim: int, max_period: float = 10000.0)
     The time is scaled by 1000 so that [0, 1] spans the frequencies like integer diffusion steps do.
     """
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=s.device, dtype=torch.float32) / half)
-    args = (s.float() * 1000.0)[..., None] * freqs
+    freqs = 1000.0 * torch.exp(-math.log(max_period) * torch.arange(half, device=s.device, dtype=torch.float32) / half)
+    args = s.float()[..., None] * freqs
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
         emb = torch.cat([emb, torch.zeros_like(emb[..., :1])], dim=-1)
@@ -66,13 +66,37 @@ def sinusoidal_embedding(s: torch.Tensor, dim: int, max_period: float = 10000.0)
 
 
 class TimestepEmbedder(nn.Module):
-    """Flow time s: [...] -> conditioning vector [..., dim] (sinusoidal features then a 2-layer MLP)."""
+    """Flow time s: [...] -> conditioning vector [..., dim] (sinusoidal features then a 2-layer MLP).
 
-    def __init__(self, dim: int, freq_dim: int = 256) -> None:
+    max_period: lowest frequency of the features (see :func:`sinusoidal_embedding`); bias: biases in the MLP.
+    """
+
+    def __init__(self, dim: int, freq_dim: int = 256, max_period: float = 10000.0, bias: bool = False) -> None:
         super().__init__()
         self.freq_dim = freq_dim
-        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim, bias=False), nn.SiLU(), nn.Linear(dim, dim, bias=False))
+        self.max_period = max_period
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, dim, bias=bias), nn.SiLU(), nn.Linear(dim, dim, bias=bias))
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
-        emb = sinusoidal_embedding(s, self.freq_dim)
+        emb = sinusoidal_embedding(s, self.freq_dim, self.max_period)
         return self.mlp(emb.to(self.mlp[0].weight.dtype))
+
+
+class AxialPositions(nn.Module):
+    """Learned per-axis position tables summed over (t, h, w): ``table [3, max_size, dim]``.
+
+    ``forward(t, h, w)`` -> [t, h * w, dim] (row-major grid), ``pe[t, y, x] = (P_h[y] + P_w[x]) + P_t[t]``; a grid
+    smaller than ``max_size`` along an axis uses that table's first rows.
+    """
+
+    def __init__(self, dim: int, max_size: int, std: float = 0.02) -> None:
+        super().__init__()
+        self.max_size = max_size
+        self.table = learned_embedding(3, max_size, dim, std=std)
+
+    def forward(self, t: int, h: int, w: int) -> torch.Tensor:
+        if max(t, h, w) > self.max_size:
+            raise ValueError(f"grid {t}x{h}x{w} exceeds the position tables' {self.max_size} rows per axis")
+        p_t, p_h, p_w = self.table[0, :t], self.table[1, :h], self.table[2, :w]
+        space = (p_h[:, None] + p_w[None, :]).flatten(0, 1)  # [h * w, dim]
+        return space[None] + p_t[:, None]

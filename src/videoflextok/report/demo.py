@@ -28,7 +28,6 @@ import torch
 from tqdm.auto import tqdm
 
 from videoflextok.atomic import atomic_write_text, check_out_folder
-from videoflextok.checkpoint import load_pretrained
 from videoflextok.data.samples import sample_videos
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.data.video_io import read_video
@@ -83,7 +82,7 @@ def load_tokenizer(folder: str | None, device: str | torch.device = "cpu") -> tu
             raise CheckpointError(f"the shipped demo tokenizer is missing (expected '{shipped}'); pass --tokenizer "
                                   f"DIR with a tokenizer trained by `videoflextok train tokenizer`")
         folder = str(shipped)
-    return load_pretrained(VideoFlexTok, folder, device=device).eval(), folder
+    return VideoFlexTok.from_pretrained(folder, device=device).eval(), folder
 
 
 def _slug(text: str) -> str:

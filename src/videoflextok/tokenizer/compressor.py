@@ -100,9 +100,13 @@ def register_compressor(kind: str, builder: CompressorBuilder) -> None:
 
 
 def build_compressor(cfg: CompressorConfig) -> nn.Module:
-    """The compressor described by ``cfg``; a learned kind without ``path`` gives an :class:`UnloadedCompressor`."""
+    """The compressor described by ``cfg``; kind "vae" without ``path`` gives an :class:`UnloadedCompressor`."""
     if cfg.kind == "pixel":
         return PixelCompressor(cfg.temporal_factor, cfg.spatial_factor)
+    if cfg.kind == "vidtok":  # its weights come with the tokenizer's (random until loaded)
+        from videoflextok.compressors.vidtok import VidTokVAE
+
+        return VidTokVAE(cfg.base_channels, cfg.channel_mults, cfg.num_res_blocks, z_channels=cfg.channels)
     if cfg.path is None:
         return UnloadedCompressor(cfg)
     if cfg.kind not in _BUILDERS:

@@ -18,15 +18,24 @@ REPA_NETWORKS = ("none", "efficientnet_lite0")  # feature networks a training ru
 class CompressorConfig:
     """The frozen (t, h, w) compressor in front of the tokenizer."""
 
-    kind: str = "pixel"  # "pixel" (patchify only, no weights) or "vae" (a trained causal video VAE)
+    # "pixel" (patchify only, no weights), "vae" (our trained causal video VAE) or "vidtok" (the VidTok KL VAE of
+    # the released checkpoints; its weights are part of the tokenizer checkpoint)
+    kind: str = "pixel"
     temporal_factor: int = 4  # frames per latent frame (frame 0 alone, then groups of this many)
     spatial_factor: int = 4  # pixels per latent cell along H and W
     channels: int = 192  # latent channels; pixel kind: must equal 3 * temporal_factor * spatial_factor**2
     path: str | None = None  # kind "vae": folder of a trained VAE checkpoint (None: shapes only, no encode)
+    base_channels: int = 128  # kind "vidtok": width of its first stage
+    channel_mults: tuple[int, ...] = (1, 2, 4, 4)  # kind "vidtok": width multiplier per stage
+    num_res_blocks: int = 2  # kind "vidtok": residual blocks per encoder stage
 
     def __post_init__(self) -> None:
-        if self.kind not in ("pixel", "vae"):
-            raise ConfigError(f"compressor.kind must be 'pixel' or 'vae', got {self.kind!r}")
+        if self.kind not in ("pixel", "vae", "vidtok"):
+            raise ConfigError(f"compressor.kind must be 'pixel', 'vae' or 'vidtok', got {self.kind!r}")
+        if self.kind == "vidtok" and (self.temporal_factor, self.spatial_factor, len(self.channel_mults)) != (4, 8, 4):
+            raise ConfigError("compressor kind 'vidtok' compresses (4, 8, 8) with 4 stages (channel_mults of length 4)")
+        if self.base_channels < 1 or self.num_res_blocks < 1 or min(self.channel_mults, default=0) < 1:
+            raise ConfigError("compressor base_channels, channel_mults and num_res_blocks must be positive")
         if self.temporal_factor < 1 or self.spatial_factor < 1 or self.channels < 1:
             raise ConfigError("compressor factors and channels must be positive")
         if self.kind == "pixel" and self.channels != 3 * self.temporal_factor * self.spatial_factor**2:
@@ -61,6 +70,19 @@ class TokenizerConfig:
     decoder_depth: int = 2  # flow-decoder transformer blocks
     decoder_dim: int = 128  # flow-decoder width
     decoder_heads: int = 2  # flow-decoder attention heads
+    # numerics and conditioning details of the trunks: the released checkpoints (presets d18-d18, d18-d28) use the
+    # second value of each
+    qk_norm: str = "rms"  # QK-norm: "rms" (RMSNorm with a learned scale) or "layernorm" (no affine, in fp32)
+    norm_eps: float = 1e-6  # eps of every LayerNorm (and of the QK-norm); released: 1e-5
+    attn_scale: str = "sqrt"  # attention score scale: "sqrt" (1 / sqrt(head_dim)) or "mup" (8 / head_dim)
+    bias: bool = False  # biases on the patch embeddings, the FSQ projection, the code embedding, time MLP and output
+    posemb: str = "table"  # "table": patch [N, d] + frame [T, d] tables, also on registers; "axial": summed learned
+    #                        (t, h, w) tables of posemb_max rows each, on patch tokens only
+    posemb_max: int = 16  # "axial": rows per axis table (latent grid side and latent frames may not exceed it)
+    time_period: float = 10000.0  # max period of the decoder's flow-time features; released: 256
+    prefix: str = "null"  # registers of a clean prefix frame: "null" (the null registers) or "token" (a learned token)
+    prefix_time: str = "own"  # flow time the decoder sees for a clean prefix frame: "own" (~0) or "shared" (sample's)
+    keep_k_sampling: str = "pow2"  # training k: uniform over {1, 2, 4, ..., K} ("pow2") or over 1..K ("uniform")
     cfg_dropout: float = 0.1  # training: probability that a sample's registers become the null registers
     clean_prefix_prob: float = 0.5  # training: probability that latent frame 0 is given (almost) clean
     clean_prefix_max_noise: float = 0.02  # training: noise level of the clean prefix ~ U[0, this]
@@ -73,7 +95,8 @@ class TokenizerConfig:
     guidance_scale: float = 1.0  # default guidance of detokenize (1.0 = no guidance)
     guidance_mode: str = "cfg"  # "cfg" (classifier-free) or "apg" (adaptive projected guidance)
     apg_eta: float = 0.0  # APG: weight of the guidance component parallel to the conditional prediction
-    apg_norm_threshold: float = 0.0  # APG: clip the guidance update to this norm per sample (0 = off)
+    apg_norm_threshold: float = 0.0  # APG: clip the guidance update to this norm per latent channel (0 = off)
+    apg_momentum: float = 0.0  # APG: the update accumulates the previous step's times this factor (0 = off)
     sample_steps: int = 25  # default Euler steps of detokenize
     repa_feature_dim: int = 0  # REPA: channels of the frozen feature network's output (0 = REPA off)
     repa_layer: int = 1  # REPA: decoder block whose output is aligned (1 = after the first block)
@@ -118,6 +141,23 @@ class TokenizerConfig:
             raise ConfigError(f"prediction must be 'v' or 'x', got {self.prediction!r}")
         if self.flow_loss not in ("v", "x") or (self.flow_loss == "x" and self.prediction != "x"):
             raise ConfigError(f"flow_loss must be 'v', or 'x' with prediction 'x'; got {self.flow_loss!r}")
+        choices = {
+            "qk_norm": ("rms", "layernorm"),
+            "attn_scale": ("sqrt", "mup"),
+            "posemb": ("table", "axial"),
+            "prefix": ("null", "token"),
+            "prefix_time": ("own", "shared"),
+            "keep_k_sampling": ("pow2", "uniform"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        if self.norm_eps <= 0 or self.time_period <= 1:
+            raise ConfigError(f"norm_eps must be > 0 and time_period > 1, got {self.norm_eps}, {self.time_period}")
+        if self.posemb == "axial":
+            largest = max(self.latent_size // self.patch_size, self.chunk_latent_frames)
+            if largest > self.posemb_max:
+                raise ConfigError(f"posemb_max {self.posemb_max} is smaller than the latent grid ({largest} per axis)")
         if self.guidance_mode not in ("cfg", "apg"):
             raise ConfigError(f"guidance_mode must be 'cfg' or 'apg', got {self.guidance_mode!r}")
         if self.repa_network not in REPA_NETWORKS:

@@ -3,7 +3,7 @@
 
 Sequence per chunk: ``[x_1, r_1, x_2, r_2, ...]`` (P noised patches then K registers per latent frame) under
 the time-block-causal mask, so the output for latent frame t never sees registers of later frames. The flow
-time is given per latent frame (a clean prefix frame has its own, near-zero time) and enters through
+time is given per latent frame (a clean prefix frame may have its own, near-zero time) and enters through
 adaLN-Zero, with separate modulation for patch tokens and register tokens.
 """
 
@@ -17,9 +17,10 @@ from torch import nn
 
 from videoflextok.nn.adaln import AdaLNBlock, AdaLNFinal
 from videoflextok.nn.masks import time_block_causal_mask
-from videoflextok.nn.posemb import TimestepEmbedder, learned_embedding, position_embeddings
+from videoflextok.nn.posemb import TimestepEmbedder, learned_embedding
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.nested_dropout import apply_nested_dropout
+from videoflextok.tokenizer.trunk import add_patch_positions, block_style, patch_positions
 
 
 class FlowDecoder(nn.Module):
@@ -28,41 +29,64 @@ class FlowDecoder(nn.Module):
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
         d, lc = cfg.decoder_dim, cfg.chunk_latent_frames
+        self.cfg = cfg
         self.K = cfg.K
         self.dim = d
-        self.patch_in = nn.Linear(cfg.patch_dim, d, bias=False)
-        self.pos_space, self.pos_time = position_embeddings(cfg.num_patches, lc, d, cfg.pos_init, cfg.pos_std)
-        self.code_in = nn.Linear(len(cfg.fsq_levels), d, bias=False)
-        self.reg_pos = learned_embedding(cfg.K, d, std=cfg.reg_pos_std)
-        self.reg_time = learned_embedding(lc, d)
+        self.patch_in = nn.Linear(cfg.patch_dim, d, bias=cfg.bias)
+        add_patch_positions(self, cfg, d)
+        self.code_in = nn.Linear(len(cfg.fsq_levels), d, bias=cfg.bias)
+        # posemb "table": registers also get an index and a frame embedding ("axial": registers carry no position)
+        table = cfg.posemb == "table"
+        self.reg_pos = learned_embedding(cfg.K, d, std=cfg.reg_pos_std) if table else None
+        self.reg_time = learned_embedding(lc, d) if table else None
         self.mask_token = learned_embedding(d)  # replaces registers after k (nested dropout / keep_k)
-        self.null_registers = learned_embedding(cfg.K, d)  # unconditional registers for CFG / a clean prefix
-        self.time_embed = TimestepEmbedder(d)
+        self.null_registers = learned_embedding(cfg.K, d)  # unconditional registers for CFG (and a clean prefix)
+        self.prefix_token = learned_embedding(d) if cfg.prefix == "token" else None  # all registers of a prefix frame
+        self.time_embed = TimestepEmbedder(d, max_period=cfg.time_period, bias=cfg.bias)
         # each patch input += a learned mix of its frame's registers (cfg.register_mixing): a direct,
         # place-specific path from the tokens to every patch that attention does not have to find first
         k = cfg.K
         self.mix = nn.Parameter(torch.randn(cfg.num_patches, k) / math.sqrt(k)) if cfg.register_mixing else None
-        self.blocks = nn.ModuleList(AdaLNBlock(d, cfg.decoder_heads, groups=2) for _ in range(cfg.decoder_depth))
-        self.final = AdaLNFinal(d, cfg.patch_dim)
+        style = block_style(cfg, d, cfg.decoder_heads)
+        self.blocks = nn.ModuleList(
+            AdaLNBlock(d, cfg.decoder_heads, groups=2, style=style) for _ in range(cfg.decoder_depth)
+        )
+        self.final = AdaLNFinal(d, cfg.patch_dim, style=style, bias=cfg.bias)
 
     def embed_registers(
-        self, codes: torch.Tensor, keep_k: torch.Tensor, null: torch.Tensor | None = None
+        self,
+        codes: torch.Tensor,
+        keep_k: torch.Tensor,
+        null: torch.Tensor | None = None,
+        prefix: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Register conditioning [B, T, K, d].
 
         codes: [B, T, K, D] FSQ codes (entries after keep_k are ignored); keep_k: [B] int64;
-        null: optional bool [B, T], True where a frame's registers become the null registers.
+        null: optional bool [B, T], True where a frame's registers become the null registers;
+        prefix: optional bool [B, T], True for clean prefix frames (their registers become the prefix token, or
+        the null registers when the config has no prefix token). Applied in that order: keep_k, prefix, null.
         """
-        b, t = codes.shape[:2]
+        t = codes.shape[1]
         regs = apply_nested_dropout(self.code_in(codes.to(self.code_in.weight.dtype)), keep_k, self.mask_token)
+        if prefix is not None:
+            if self.prefix_token is not None:
+                regs = torch.where(prefix[:, :, None, None], self.prefix_token.to(regs.dtype), regs)
+            else:
+                null = prefix if null is None else null | prefix
         if null is not None:
             regs = torch.where(null[:, :, None, None], self.null_registers.to(regs.dtype), regs)
-        return regs + self.reg_pos + self.reg_time[:t, None]
+        return self._add_register_positions(regs, t)
 
     def null_conditioning(self, batch: int, frames: int) -> torch.Tensor:
         """Registers of the unconditional branch: [B, T, K, d]."""
-        regs = self.null_registers + self.reg_pos + self.reg_time[:frames, None]
-        return regs.unsqueeze(0).expand(batch, -1, -1, -1)
+        regs = self.null_registers.expand(frames, -1, -1)
+        return self._add_register_positions(regs, frames).unsqueeze(0).expand(batch, -1, -1, -1)
+
+    def _add_register_positions(self, regs: torch.Tensor, frames: int) -> torch.Tensor:
+        if self.reg_pos is None:
+            return regs
+        return regs + self.reg_pos + self.reg_time[:frames, None]
 
     def forward(
         self,
@@ -77,7 +101,7 @@ class FlowDecoder(nn.Module):
         """
         b, t, n, _ = x.shape
         k = registers.shape[2]
-        h = self.patch_in(x.to(self.patch_in.weight.dtype)) + self.pos_space + self.pos_time[:t, None]
+        h = self.patch_in(x.to(self.patch_in.weight.dtype)) + patch_positions(self, self.cfg, t)
         if self.mix is not None:
             h = h + torch.einsum("nk,btkd->btnd", self.mix[:, :k].to(h.dtype), registers.to(h.dtype))
         seq = rearrange(torch.cat([h, registers.to(h.dtype)], dim=2), "b t n d -> b (t n) d")

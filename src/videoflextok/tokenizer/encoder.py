@@ -16,9 +16,10 @@ from torch import nn
 
 from videoflextok.nn.blocks import Transformer
 from videoflextok.nn.masks import time_block_causal_last_mask
-from videoflextok.nn.posemb import learned_embedding, position_embeddings
+from videoflextok.nn.posemb import learned_embedding
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.fsq import FSQ
+from videoflextok.tokenizer.trunk import add_patch_positions, block_style, patch_positions
 
 
 class RegisterEncoder(nn.Module):
@@ -27,21 +28,25 @@ class RegisterEncoder(nn.Module):
     def __init__(self, cfg: TokenizerConfig) -> None:
         super().__init__()
         d, lc = cfg.encoder_dim, cfg.chunk_latent_frames
+        self.cfg = cfg
         self.K = cfg.K
-        self.patch_embed = nn.Linear(cfg.patch_dim, d, bias=False)
-        self.pos_space, self.pos_time = position_embeddings(cfg.num_patches, lc, d, cfg.pos_init, cfg.pos_std)
+        self.patch_embed = nn.Linear(cfg.patch_dim, d, bias=cfg.bias)
+        add_patch_positions(self, cfg, d)
         self.registers = learned_embedding(lc, cfg.K, d)  # [T_max, K, d]
         # register k of a frame gets a learned mix of that frame's patches (random at init): from step 0 the
         # registers differ per clip in a place-dependent way (uniform attention alone only gives the mean)
         n = cfg.num_patches
         self.mix = nn.Parameter(torch.randn(cfg.K, n) / math.sqrt(n)) if cfg.register_mixing else None
-        self.transformer = Transformer(d, cfg.encoder_depth, cfg.encoder_heads)
+        self.transformer = Transformer(d, cfg.encoder_depth, cfg.encoder_heads, block_style(cfg, d, cfg.encoder_heads))
         self.fsq = FSQ(cfg.fsq_levels)
-        self.to_code = nn.Linear(d, self.fsq.dim, bias=False)
+        self.to_code = nn.Linear(d, self.fsq.dim, bias=cfg.bias)
 
     def initial_registers(self, batch: int, frames: int) -> torch.Tensor:
-        """The learned register inputs for ``frames`` latent frames: [B, T, K, d]."""
-        regs = self.registers[:frames] + self.pos_time[:frames, None]
+        """The learned register inputs for ``frames`` latent frames: [B, T, K, d] (with posemb "table" they also
+        carry the frame's time embedding)."""
+        regs = self.registers[:frames]
+        if self.pos_time is not None:
+            regs = regs + self.pos_time[:frames, None]
         return regs.unsqueeze(0).expand(batch, -1, -1, -1)
 
     def features(self, patches: torch.Tensor, registers: torch.Tensor | None = None) -> torch.Tensor:
@@ -51,7 +56,7 @@ class RegisterEncoder(nn.Module):
         Returns the register outputs of the transformer, [B, T, K, d].
         """
         b, t, n, _ = patches.shape
-        x = self.patch_embed(patches) + self.pos_space + self.pos_time[:t, None]
+        x = self.patch_embed(patches) + patch_positions(self, self.cfg, t)
         if registers is None:
             registers = self.initial_registers(b, t)
         if self.mix is not None:
@@ -64,7 +69,8 @@ class RegisterEncoder(nn.Module):
     def quantize(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """features [B, T, K, d] -> (codes [B, T, K, D], ids [B, T, K]); projection and FSQ in fp32."""
         with torch.autocast(device_type=features.device.type, enabled=False):
-            z = F.linear(features.float(), self.to_code.weight.float())
+            bias = None if self.to_code.bias is None else self.to_code.bias.float()
+            z = F.linear(features.float(), self.to_code.weight.float(), bias)
             return self.fsq(z)
 
     def forward(

@@ -7,7 +7,10 @@ guidance -> compressor.decode. Long videos are handled chunk by chunk (see :mod:
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -16,7 +19,8 @@ from torch import nn
 from videoflextok.checkpoint import load_pretrained, save_pretrained
 from videoflextok.config import from_dict as config_from_dict
 from videoflextok.config import load_yaml, merge, parse_overrides, preset_path
-from videoflextok.flow import add_noise, euler_sample, guided_velocity, sample_times, velocity_target
+from videoflextok.errors import CheckpointError, ConfigError
+from videoflextok.flow import Guidance, add_noise, euler_sample, guided_velocity, sample_times, velocity_target
 from videoflextok.tokenizer.chunking import (
     check_video,
     chunk_row_spans,
@@ -28,9 +32,18 @@ from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.decoder import FlowDecoder
 from videoflextok.tokenizer.encoder import RegisterEncoder
 from videoflextok.tokenizer.nested_dropout import sample_keep_k
+from videoflextok.tokenizer.official import is_official, load_official
 from videoflextok.tokenizer.patches import patchify, unpatchify
 from videoflextok.tokenizer.repa import RepaHead, repa_loss, target_features
 from videoflextok.tokenizer.tokens import check_tokens
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # "org/name" of a Hugging Face Hub model
+POSTERIORS = ("mean", "sample")  # how video is turned into compressor latents (see VideoFlexTok.encode_latents)
+
+
+def _pin_first_frame(x: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
+    """x [B, C, T, h, w] with latent frame 0 replaced by ``first`` [B, C, 1, h, w]."""
+    return torch.cat([first, x[:, :, 1:]], dim=2)
 
 
 class VideoFlexTok(nn.Module):
@@ -63,10 +76,34 @@ class VideoFlexTok(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, folder: str | Path, use_ema: bool = True, device: str | torch.device = "cpu"
+        cls,
+        source: str | Path,
+        use_ema: bool = True,
+        device: str | torch.device = "cpu",
+        resolution: int | None = None,
     ) -> VideoFlexTok:
-        """Load a checkpoint folder (or a training run folder: its latest checkpoint); EMA weights by default."""
-        return load_pretrained(cls, folder, use_ema=use_ema, device=device)
+        """Load a tokenizer: one of our checkpoint folders (or a training run folder: its latest checkpoint; EMA
+        weights by default), a released checkpoint (a Hub folder or the single ``.safetensors`` file of the official
+        code, converted on the fly), or a Hub id such as ``"EPFL-VILAB/videoflextok_d18_d18_k600"`` when the optional
+        ``huggingface_hub`` package is installed (that one call downloads; nothing else in this package does).
+
+        resolution: the frame side to build the model for; the default is the checkpoint's own (for a released
+        single file, the largest side its position tables cover). Only models with per-axis position tables
+        (``posemb: axial``, as the released ones) can change it.
+        """
+        path = Path(source)
+        if not path.exists() and _HUB_ID.fullmatch(str(source)):
+            path = _download_hub(str(source))
+        if is_official(path):
+            return load_official(path, resolution=resolution, device=device)
+        model = load_pretrained(cls, path, use_ema=use_ema, device=device)
+        if resolution is None or resolution == model.config.resolution:
+            return model
+        if model.config.posemb != "axial":
+            raise ConfigError(f"this tokenizer is fixed to {model.config.resolution} px (posemb 'table')")
+        resized = cls(dataclasses.replace(model.config, resolution=resolution))
+        resized.load_state_dict(model.state_dict())
+        return resized.to(device).eval()
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` to ``folder`` atomically."""
@@ -101,22 +138,32 @@ class VideoFlexTok(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.decoder.pos_space.device
+        return self.decoder.code_in.weight.device
 
     # ------------------------------------------------------------------ latents
-    def _encode_latents(self, chunks: torch.Tensor) -> torch.Tensor:
-        """chunks [B, 3, F, H, W] -> latent patches [B, Lc, N, patch_dim] (frozen compressor, no gradients)."""
+    def encode_latents(self, video: torch.Tensor, posterior: str = "mean") -> torch.Tensor:
+        """video [B, 3, F, H, W] (one chunk each) -> compressor latents [B, C, T', h, w] in fp32, no gradients.
+
+        posterior "mean": the compressor's deterministic code (a VAE's posterior mean); "sample": for a VAE, the
+        posterior sample mean + std * eps with eps drawn from the global RNG on the CPU, as the released code draws
+        it (so ``torch.manual_seed`` reproduces its tokens); a deterministic compressor returns its code either way.
+        """
+        if posterior not in POSTERIORS:
+            raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
+        dist = getattr(self.compressor, "posterior", None)
         with torch.no_grad():
-            latent = self.compressor.encode(chunks)
+            if posterior == "sample" and dist is not None:
+                mean, std = dist(video)
+                eps = torch.randn(mean.shape)
+                return mean.float() + std.float() * eps.to(mean.device)
+            latent = self.compressor.encode(video)
         if not isinstance(latent, torch.Tensor):  # a distribution object: use its mean
             latent = latent.mean
-        return patchify(latent.float(), self.config.patch_size)
+        return latent.float()
 
-    def _decode_latents(self, patches: torch.Tensor) -> torch.Tensor:
-        """latent patches [B, Lc, N, patch_dim] -> video [B, 3, F, H, W]."""
-        cfg = self.config
-        latent = unpatchify(patches, cfg.patch_size, cfg.latent_size // cfg.patch_size)
-        return self.compressor.decode(latent).clamp(-1, 1)
+    def _decode_latents(self, latent: torch.Tensor) -> torch.Tensor:
+        """latents [B, C, T', h, w] -> video [B, 3, F, H, W] (not clamped)."""
+        return self.compressor.decode(latent)
 
     def velocity(
         self, x: torch.Tensor, s: torch.Tensor, registers: torch.Tensor, return_layer: int | None = None
@@ -133,13 +180,30 @@ class VideoFlexTok(nn.Module):
             pred = (x.float() - pred.float()) / denom
         return pred if return_layer is None else (pred, hidden)
 
+    def latent_velocity(self, x: torch.Tensor, s: torch.Tensor, registers: torch.Tensor, prefix: bool) -> torch.Tensor:
+        """The velocity in the latent layout: x [B, C, T, h, w] at flow time s [B] -> fp32, same shape as x.
+
+        prefix: latent frame 0 is a clean prefix; with ``prefix_time: own`` the decoder sees time 0 there.
+        """
+        cfg = self.config
+        t = x.shape[2]
+        s_frames = s[:, None].expand(-1, t)
+        if prefix and cfg.prefix_time == "own":
+            s_frames = torch.where(torch.arange(t, device=s.device) == 0, 0.0, s_frames)
+        v = self.velocity(patchify(x, cfg.patch_size), s_frames, registers)
+        return unpatchify(v.float(), cfg.patch_size, cfg.latent_size // cfg.patch_size)
+
     # ------------------------------------------------------------------ tokenize
     @torch.no_grad()
-    def tokenize(self, video: torch.Tensor) -> list[torch.Tensor]:
-        """video: [B, 3, T, H, W] in [-1, 1] -> list of B LongTensor [T', K], T' = 1 + (T - 1) / 4."""
+    def tokenize(self, video: torch.Tensor, posterior: str = "mean") -> list[torch.Tensor]:
+        """video: [B, 3, T, H, W] in [-1, 1] -> list of B LongTensor [T', K], T' = 1 + (T - 1) / 4.
+
+        posterior: "mean" (deterministic, the default) or "sample" (see :meth:`encode_latents`).
+        """
         check_video(video, self.config)
         chunks = split_chunks(video.to(self.device), self.config)
-        _, ids = self.encoder(self._encode_latents(chunks))
+        latent = self.encode_latents(chunks, posterior)
+        _, ids = self.encoder(patchify(latent, self.config.patch_size))
         return list(merge_chunk_tokens(ids, video.shape[0]).unbind(0))
 
     # ------------------------------------------------------------------ detokenize
@@ -152,12 +216,20 @@ class VideoFlexTok(nn.Module):
         guidance: float | None = None,
         generator: torch.Generator | None = None,
         guidance_mode: str | None = None,
+        noise: torch.Tensor | None = None,
+        posterior: str = "mean",
     ) -> torch.Tensor:
-        """tokens: list of B LongTensor [T', k] (k <= K; a truncated prefix is fine) -> video [B, 3, T, H, W].
+        """tokens: list of B LongTensor [T', k] (k <= K; a truncated prefix is fine) -> video [B, 3, T, H, W] in
+        [-1, 1].
 
         keep_k: use only the first keep_k tokens of each latent frame (same as truncating the tensors).
         steps / guidance / guidance_mode: Euler steps, guidance scale and "cfg" | "apg" (config defaults).
-        generator: a torch.Generator for reproducible noise (noise is drawn on its device, then moved).
+        noise: the first chunk's initial noise in the latent layout [B, C, T'_0, h, w] (T'_0: its latent frames);
+        otherwise it is drawn like every later chunk's: ``torch.randn((1, C, T'_c, h, w), generator=generator)`` once
+        per video (on the generator's device, then moved).
+        posterior: how a later chunk's conditioning frame (the previous chunk's last decoded frame) is encoded,
+        "mean" or "sample"; "sample" also makes the global-RNG draws the released code makes there, so its seeded
+        outputs are reproduced.
         """
         cfg = self.config
         ids = check_tokens(tokens, cfg, keep_k)
@@ -166,66 +238,78 @@ class VideoFlexTok(nn.Module):
         steps = cfg.sample_steps if steps is None else steps
         scale = cfg.guidance_scale if guidance is None else float(guidance)
         mode = guidance_mode or cfg.guidance_mode
+        if posterior not in POSTERIORS:
+            raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
         ids = ids.to(self.device)
         b, rows, k = ids.shape
+        spans = chunk_row_spans(rows, cfg)
+        if noise is not None:
+            self._check_noise(noise, b, spans[0][1])
         codes = self.encoder.fsq.ids_to_codes(ids)  # [B, T', k, D]
         codes = torch.cat([codes, codes.new_zeros(b, rows, cfg.K - k, codes.shape[-1])], dim=2)
         keep = torch.full((b,), k, dtype=torch.long, device=self.device)
 
-        pieces, prefix = [], None
-        for start, end in chunk_row_spans(rows, cfg):
-            frames = end - start
-            null = torch.zeros(b, frames, dtype=torch.bool, device=self.device)
-            if prefix is not None:
-                null[:, 0] = True  # the shared frame's tokens were dropped; it is given as a clean latent
-            cond = self.decoder.embed_registers(codes[:, start:end], keep, null)
-            latents = self._sample_chunk(cond, prefix, steps, scale, mode, generator)
-            video = self._decode_latents(latents)
-            pieces.append(video if prefix is None else video[:, :, 1:])
-            prefix = self._encode_latents(video[:, :, -1:])  # [B, 1, N, patch_dim]
-        return torch.cat(pieces, dim=2)
+        pieces, condition = [], None
+        for index, (start, end) in enumerate(spans):
+            prefix = None
+            if condition is not None:  # frame 0 is the previous chunk's last frame, given as a clean latent
+                prefix = torch.zeros(b, end - start, dtype=torch.bool, device=self.device)
+                prefix[:, 0] = True
+            registers = self.decoder.embed_registers(codes[:, start:end], keep, prefix=prefix)
+            start_noise = noise if index == 0 and noise is not None else self._draw_noise(b, end - start, generator)
+            guide = Guidance(scale, mode, cfg.apg_eta, cfg.apg_norm_threshold, cfg.apg_momentum)
+            video = self._decode_latents(self._sample_chunk(registers, start_noise, condition, steps, guide))
+            pieces.append(video if condition is None else video[:, :, 1:])
+            if index + 1 < len(spans):
+                condition = self._condition_latent(video[:, :, -1:], posterior)
+        return torch.cat(pieces, dim=2).clamp(-1, 1)
+
+    def _check_noise(self, noise: torch.Tensor, batch: int, frames: int) -> None:
+        cfg = self.config
+        want = (batch, cfg.compressor.channels, frames, cfg.latent_size, cfg.latent_size)
+        if not isinstance(noise, torch.Tensor) or not noise.is_floating_point() or tuple(noise.shape) != want:
+            got = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
+            raise ValueError(f"noise must be a float tensor {list(want)} (the first chunk's latents), got {got}")
+
+    def _draw_noise(self, batch: int, frames: int, generator: torch.Generator | None) -> torch.Tensor:
+        """Initial noise of one chunk [B, C, T', h, w]: one draw per video from ``generator``."""
+        cfg = self.config
+        shape = (1, cfg.compressor.channels, frames, cfg.latent_size, cfg.latent_size)
+        device = generator.device if generator is not None else self.device
+        draws = [torch.randn(shape, generator=generator, device=device) for _ in range(batch)]
+        return torch.cat(draws).to(self.device)
+
+    def _condition_latent(self, frame: torch.Tensor, posterior: str) -> torch.Tensor:
+        """The clean latent [B, C, 1, h, w] that conditions the next chunk, from its first frame [B, 3, 1, H, W].
+
+        With posterior "sample" the released code first re-tokenizes the frame (one posterior draw and one Bernoulli
+        draw per video in its quantizer; the tokens are then masked out) and encodes it again: those draws are made
+        here too, so the global RNG stays in step with it.
+        """
+        if posterior == "sample" and getattr(self.compressor, "posterior", None) is not None:
+            mean, _ = self.compressor.posterior(frame)
+            torch.randn(mean.shape)
+            for _ in range(frame.shape[0]):
+                torch.bernoulli(torch.zeros(1, device=self.device))
+        return self.encode_latents(frame, posterior)
 
     def _sample_chunk(
         self,
-        cond: torch.Tensor,
-        prefix: torch.Tensor | None,
+        registers: torch.Tensor,
+        noise: torch.Tensor,
+        condition: torch.Tensor | None,
         steps: int,
-        scale: float,
-        mode: str,
-        generator: torch.Generator | None,
+        guide: Guidance,
     ) -> torch.Tensor:
-        """Euler-sample one chunk's latent patches [B, T, N, patch_dim] given register conditioning [B, T, K, d].
-
-        prefix: optional clean latent patches of frame 0 [B, 1, N, patch_dim], kept fixed at flow time 0.
-        """
-        cfg = self.config
-        b, t = cond.shape[:2]
-        null = self.decoder.null_conditioning(b, t)
-        noise_device = generator.device if generator is not None else self.device
-        noise = torch.randn(
-            b, t, cfg.num_patches, cfg.patch_dim, device=noise_device, dtype=torch.float32, generator=generator
-        ).to(self.device)
-        is_prefix = torch.zeros(t, dtype=torch.bool, device=self.device)
-        if prefix is not None:
-            is_prefix[0] = True
-
-        def model(x: torch.Tensor, s: torch.Tensor, regs: torch.Tensor) -> torch.Tensor:
-            s_frames = torch.where(is_prefix, 0.0, s[:, None])  # [B', T]
-            return self.velocity(x, s_frames, regs)
-
-        def velocity(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-            return guided_velocity(
-                model, x, s, cond, null, scale, mode, apg_eta=cfg.apg_eta, apg_norm_threshold=cfg.apg_norm_threshold
-            )
-
-        clamp = None
-        if prefix is not None:
-            pinned = prefix.float()
-
-            def clamp(x: torch.Tensor) -> torch.Tensor:
-                return torch.cat([pinned, x[:, 1:]], dim=1)
-
-        return euler_sample(velocity, noise, steps, shift=cfg.time_shift, clamp=clamp)
+        """Euler-sample one chunk's latents [B, C, T, h, w] from ``noise`` (same shape) given the register
+        conditioning [B, T, K, d]; ``condition``: an optional clean latent of frame 0 [B, C, 1, h, w], kept fixed."""
+        b, t = registers.shape[:2]
+        model = partial(self.latent_velocity, prefix=condition is not None)
+        velocity = partial(
+            guided_velocity, model, cond=registers, null=self.decoder.null_conditioning(b, t), guidance=guide
+        )
+        clamp = None if condition is None else partial(_pin_first_frame, first=condition.float())
+        return euler_sample(velocity, noise.to(self.device), steps, shift=self.config.time_shift, clamp=clamp)
 
     # ------------------------------------------------------------------ training
     def training_losses(self, batch: torch.Tensor | dict) -> dict[str, torch.Tensor]:
@@ -244,27 +328,28 @@ class VideoFlexTok(nn.Module):
         else:
             check_video(video, cfg)
             chunks = split_chunks(video.to(self.device), cfg)
-            x0 = self._encode_latents(chunks)
+            x0 = patchify(self.encode_latents(chunks), cfg.patch_size)
         b, t = x0.shape[:2]
         dev = x0.device
 
         codes, _ = self.encoder(x0)
         train = self.training  # eval mode: all K tokens, no null registers, no clean prefix (a stable val loss)
         if cfg.nested_dropout and train:
-            keep = sample_keep_k(b, cfg.K, dev)
+            keep = sample_keep_k(b, cfg.K, dev, mode=cfg.keep_k_sampling)
         else:
             keep = torch.full((b,), cfg.K, device=dev)
         drop_all = (torch.rand(b, device=dev) < cfg.cfg_dropout) & train
         has_prefix = (torch.rand(b, device=dev) < cfg.clean_prefix_prob) & (t > 1) & train
         first = torch.arange(t, device=dev)[None, :] == 0
         prefix_frames = has_prefix[:, None] & first  # [B, T]
-        cond = self.decoder.embed_registers(codes, keep, drop_all[:, None] | prefix_frames)
+        cond = self.decoder.embed_registers(codes, keep, null=drop_all[:, None].expand(b, t), prefix=prefix_frames)
 
         s = sample_times((b, 1), cfg.time_mean, cfg.time_std, cfg.time_shift, device=dev).expand(b, t)
         s_prefix = torch.rand(b, 1, device=dev) * cfg.clean_prefix_max_noise
-        s = torch.where(prefix_frames, s_prefix, s)
+        s_noise = torch.where(prefix_frames, s_prefix, s)  # the noise level of each frame
+        s = s_noise if cfg.prefix_time == "own" else s  # the time the decoder is told
         eps = torch.randn_like(x0)
-        x_s = add_noise(x0, eps, s[:, :, None, None])
+        x_s = add_noise(x0, eps, s_noise[:, :, None, None])
         target = velocity_target(x0, eps)
 
         use_repa = self.repa_head is not None and bool(self._repa_network) and chunks is not None
@@ -281,6 +366,18 @@ class VideoFlexTok(nn.Module):
             repa = repa_loss(self.repa_head(hidden), feats, weight)
         loss = flow + cfg.repa_weight * repa if use_repa else flow
         return {"loss": loss, "flow": flow.detach(), "repa": repa.detach(), "keep_k": keep.float().mean()}
+
+
+def _download_hub(repo_id: str) -> Path:
+    """The local folder of Hub model ``repo_id`` (downloaded by the optional huggingface_hub package)."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise CheckpointError(
+            f"'{repo_id}' is not a local path; to download it install the optional huggingface_hub package "
+            f"(pip install huggingface_hub) or fetch the folder yourself (huggingface-cli download {repo_id})"
+        ) from None
+    return Path(snapshot_download(repo_id))
 
 
 def preset_config(name: str, overrides: Sequence[str] = ()) -> TokenizerConfig:

@@ -1,7 +1,8 @@
 """Nested dropout of registers: keep the first k of K per sample, replace the rest by one mask token.
 
-Training draws one k per sample from {1, 2, 4, ..., K} (powers of two, plus K itself), the same k for all
-latent frames. Inference uses the user's ``keep_k``. The replacement uses ``torch.where`` (no in-place edits).
+Training draws one k per sample, the same k for all latent frames: uniform over {1, 2, 4, ..., K} (powers of two,
+plus K itself; mode "pow2") or over 1..K (mode "uniform"). Inference uses the user's ``keep_k``. The replacement
+uses ``torch.where`` (no in-place edits).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ def keep_choices(K: int) -> list[int]:
     return [*choices, K]
 
 
-def sample_keep_k(batch: int, K: int, device: torch.device | str = "cpu", generator=None) -> torch.Tensor:
-    """One k per sample, uniform over :func:`keep_choices`: [B] int64."""
+def sample_keep_k(
+    batch: int, K: int, device: torch.device | str = "cpu", generator=None, mode: str = "pow2"
+) -> torch.Tensor:
+    """One k per sample, uniform over :func:`keep_choices` (mode "pow2") or over 1..K ("uniform"): [B] int64."""
+    if mode == "uniform":
+        return torch.randint(1, K + 1, (batch,), device=device, generator=generator)
     choices = torch.tensor(keep_choices(K), device=device)
     idx = torch.randint(len(choices), (batch,), device=device, generator=generator)
     return choices[idx]

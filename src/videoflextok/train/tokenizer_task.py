@@ -16,13 +16,14 @@ from pathlib import Path
 import torch
 from einops import rearrange
 
+from videoflextok.config import from_dict, merge, parse_overrides, to_dict
 from videoflextok.data import DataConfig, build_dataset
-from videoflextok.errors import ConfigError
+from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.model import VideoFlexTok
 from videoflextok.tokenizer.repa import build_repa_network, check_repa_network
 from videoflextok.train.config import TrainConfig
-from videoflextok.train.launch import launch
+from videoflextok.train.launch import RUN_CONFIG_FILE, launch
 from videoflextok.train.launch import load_run_config as _load_run_config
 
 
@@ -55,11 +56,41 @@ class TokenizerRunConfig:
 
 
 def load_run_config(
-    preset: str | None, overrides: list[str], run_dir: Path | None = None, config_file: Path | None = None
+    preset: str | None,
+    overrides: list[str],
+    run_dir: Path | None = None,
+    config_file: Path | None = None,
+    init: Path | None = None,
 ) -> TokenizerRunConfig:
     """The run config of a (resumed) run: ``run_dir/run_config.yaml`` when it exists, else the YAML file
-    ``config_file``, else preset ``preset`` (default tiny); then the dotted overrides."""
+    ``config_file``, else preset ``preset`` (default tiny); then the dotted overrides.
+
+    init: a checkpoint to start from (see :func:`init_model`); the ``model`` section then is its config, with the
+    ``model.*`` overrides on top (e.g. ``model.resolution=64`` for a model with per-axis position tables).
+    """
+    if init is not None and (run_dir is None or not (run_dir / RUN_CONFIG_FILE).is_file()):
+        base = to_dict(_load_run_config(TokenizerRunConfig, "tokenizer", preset, [], None, config_file))
+        base["model"] = to_dict(init_model(init).config)
+        return from_dict(TokenizerRunConfig, merge(base, parse_overrides(overrides)))
     return _load_run_config(TokenizerRunConfig, "tokenizer", preset, overrides, run_dir, config_file)
+
+
+def init_model(source: Path, config: TokenizerConfig | None = None) -> VideoFlexTok:
+    """The tokenizer at ``source`` (our checkpoint or run folder, or a released checkpoint), rebuilt with ``config``
+    when given (the same weights must fit it: only settings that leave every tensor's shape alone may differ)."""
+    model = VideoFlexTok.from_pretrained(source)
+    if config is None or config == model.config:
+        return model
+    fresh = VideoFlexTok(config)
+    state = model.state_dict()
+    for name, ref in fresh.state_dict().items():
+        if name not in state or state[name].shape != ref.shape:
+            raise CheckpointError(
+                f"the weights of '{source}' do not fit the run's model config (tensor '{name}'); start from them "
+                "with model settings that keep every tensor's shape"
+            )
+    fresh.load_state_dict(state, strict=True)
+    return fresh
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -117,21 +148,26 @@ def validation_batch(run: TokenizerRunConfig) -> torch.Tensor:
     return torch.stack([dataset[i * stride]["video"] for i in range(n)])
 
 
-def run(run_cfg: TokenizerRunConfig, out: Path, resume: bool = False, dist_info=None):
-    """Train a tokenizer into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
+def run(run_cfg: TokenizerRunConfig, out: Path, resume: bool = False, dist_info=None, init: Path | None = None):
+    """Train a tokenizer into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`.
+
+    init: start from the weights of this checkpoint (our folder or a released one); optimizer state starts fresh.
+    """
     return launch(
         run_cfg, out, resume=resume, dist_info=dist_info,
-        build_model=lambda: build_model(run_cfg.model),
+        build_model=lambda: build_model(run_cfg.model, init),
         build_train_set=lambda: build_dataset(run_cfg.data, split=run_cfg.data.split),
         build_validator=lambda: TokenizerValidator(validation_batch(run_cfg), run_cfg.train),
-        describe=lambda model: f"tokenizer: {model.num_params() / 1e6:.2f}M parameters (excluding adaLN)",
+        describe=lambda model: f"tokenizer: {model.num_params() / 1e6:.2f}M parameters (excluding adaLN)"
+        + (f", starting from the weights of {init}" if init is not None else ""),
         prepare=_video,
     )  # fmt: skip
 
 
-def build_model(config: TokenizerConfig) -> VideoFlexTok:
-    """A fresh tokenizer for training, with the REPA feature network ``config.repa_network`` attached (if any)."""
-    model = VideoFlexTok(config)
+def build_model(config: TokenizerConfig, init: Path | None = None) -> VideoFlexTok:
+    """A tokenizer for training (fresh, or with the weights of ``init``), with the REPA feature network
+    ``config.repa_network`` attached (if any)."""
+    model = VideoFlexTok(config) if init is None else init_model(init, config)
     network = build_repa_network(config)
     if network is not None:
         model.attach_repa(network)
@@ -146,6 +182,7 @@ __all__ = [
     "TokenizerRunConfig",
     "TokenizerValidator",
     "build_model",
+    "init_model",
     "load_run_config",
     "psnr",
     "run",

@@ -1,0 +1,1 @@
+"""Frozen pretrained video compressors (VAEs) the released tokenizers were trained on."""
