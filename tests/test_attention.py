@@ -10,7 +10,7 @@ from torch.testing import assert_close
 
 from videoflextok.nn import attention as attention_module
 from videoflextok.nn.attention import Attention, KVCache, attention
-from videoflextok.nn.masks import time_block_causal_last_mask, time_block_causal_mask
+from videoflextok.nn.masks import TimeBlocks, time_block_causal_last_mask, time_block_causal_mask
 from videoflextok.nn.rope import AxialRoPE
 
 
@@ -77,3 +77,19 @@ def test_attention_module_is_the_textbook_formula(qk_norm):
         cache = KVCache(2, 4, 8, 6, "cpu", torch.float32)
         steps = [layer(x[:, i : i + 1], rope=rope.function(cells[i : i + 1]), cache=cache) for i in range(6)]
         assert_close(torch.cat(steps, dim=1), reference)
+
+
+@pytest.mark.parametrize("registers_causal", [False, True])
+def test_time_block_attention_equals_the_dense_mask(registers_causal):
+    """Block-by-block attention is the masked attention: values and gradients, fp32; bf16 within rounding."""
+    blocks = TimeBlocks(frames=3, patches=5, registers=4, registers_causal=registers_causal)
+    q, k, v = (t.requires_grad_() for t in _qkv(2, 3, 27, 27))
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=blocks.dense(), scale=0.3)
+    out = attention(q, k, v, mask=blocks, scale=0.3)
+    assert_close(out, reference, atol=1e-6, rtol=1e-5)
+    grads = torch.autograd.grad(out.square().sum(), (q, k, v))
+    expected = torch.autograd.grad(reference.square().sum(), (q, k, v))
+    for got, want in zip(grads, expected):
+        assert_close(got, want, atol=1e-5, rtol=1e-5)
+    low = attention(*(t.detach().bfloat16() for t in (q, k, v)), mask=blocks, scale=0.3)
+    assert_close(low.float(), reference.detach(), atol=3e-2, rtol=3e-2)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videoflextok.nn.linear import Linear
+from videoflextok.nn.masks import TimeBlocks
 from videoflextok.nn.norms import RMSNorm
 
 QK_NORMS = ("rms", "layernorm", "none")  # RMSNorm with a learned scale per head channel / LayerNorm, no affine / off
@@ -30,16 +31,19 @@ def attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
-    mask: torch.Tensor | None = None,
+    mask: torch.Tensor | TimeBlocks | None = None,
     is_causal: bool = False,
     scale: float | None = None,
 ) -> torch.Tensor:
     """``F.scaled_dot_product_attention(q, k, v, mask, is_causal, scale)`` for q, k, v ``[B, heads, N, head_dim]``;
-    ``scale`` multiplies the scores (None: 1 / sqrt(head_dim)).
+    ``scale`` multiplies the scores (None: 1 / sqrt(head_dim)). A :class:`TimeBlocks` mask runs as
+    :func:`time_block_attention` (the same result without the masked-out work).
 
     bf16 on CPU up to :data:`CPU_BF16_EXPLICIT_MAX_SCORES` scores: q k^T in bf16, softmax in fp32, then the
     value matmul in bf16 (every query must be allowed at least one key, as with all masks of this package).
     """
+    if isinstance(mask, TimeBlocks):
+        return time_block_attention(q, k, v, mask, scale)
     scores = q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2]
     if q.device.type != "cpu" or q.dtype != torch.bfloat16 or scores > CPU_BF16_EXPLICIT_MAX_SCORES:
         return F.scaled_dot_product_attention(
@@ -52,6 +56,28 @@ def attention(
     if mask is not None:
         logits = logits.masked_fill(~mask, float("-inf"))
     return logits.softmax(dim=-1, dtype=torch.float32).to(v.dtype) @ v
+
+
+def time_block_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, blocks: TimeBlocks, scale: float | None = None
+) -> torch.Tensor:
+    """Attention under a :class:`TimeBlocks` mask, block by block: the queries of block t against the keys of
+    blocks <= t (a dense call each; the encoder's causal registers get a small mask of their own), so about half of
+    the masked work of one big call is never done. q, k, v: [B, heads, T * block, head_dim]."""
+    size, n = blocks.block, blocks.patches
+    outs = []
+    for t in range(blocks.frames):
+        start, end = t * size, (t + 1) * size
+        if not blocks.registers_causal:
+            outs.append(attention(q[:, :, start:end], k[:, :, :end], v[:, :, :end], scale=scale))
+            continue
+        seen = start + n  # every query of block t sees the blocks before and the block's patches
+        outs.append(attention(q[:, :, start:seen], k[:, :, :seen], v[:, :, :seen], scale=scale))
+        regs = blocks.registers
+        tail = torch.ones(regs, seen + regs, dtype=torch.bool, device=q.device)
+        tail[:, seen:] = torch.ones(regs, regs, dtype=torch.bool, device=q.device).tril()
+        outs.append(attention(q[:, :, seen:end], k[:, :, :end], v[:, :, :end], mask=tail, scale=scale))
+    return torch.cat(outs, dim=2)
 
 
 class KVCache:

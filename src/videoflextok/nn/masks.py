@@ -10,6 +10,7 @@ The cached tensors are shared: never modify them in place.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 
@@ -53,3 +54,25 @@ def time_block_causal_last_mask(T: int, P: int, K: int, device: torch.device | s
 def time_block_causal_mask(T: int, P: int, K: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Decoder mask ``[L, L]``, L = T * (P + K): block t sees blocks <= t in full, nothing later."""
     return _time_block_causal(T, P, K, torch.device(device))
+
+
+@dataclass(frozen=True)
+class TimeBlocks:
+    """The structure of the two masks above, for attention that never builds them: ``frames`` blocks of
+    ``patches`` + ``registers`` tokens; block t attends to every token of blocks < t and to its own block, in full
+    (``registers_causal`` False: :func:`time_block_causal_mask`) or with the encoder's rule (True:
+    :func:`time_block_causal_last_mask`: its patches see its patches only, register j its patches and registers
+    0..j). :meth:`dense` is the equivalent bool mask."""
+
+    frames: int
+    patches: int
+    registers: int
+    registers_causal: bool = False
+
+    @property
+    def block(self) -> int:
+        return self.patches + self.registers
+
+    def dense(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        make = time_block_causal_last_mask if self.registers_causal else time_block_causal_mask
+        return make(self.frames, self.patches, self.registers, device)

@@ -16,7 +16,7 @@ from einops import rearrange
 from torch import nn
 
 from videoflextok.nn.adaln import AdaLNBlock, AdaLNFinal
-from videoflextok.nn.masks import time_block_causal_mask
+from videoflextok.nn.masks import TimeBlocks
 from videoflextok.nn.posemb import TimestepEmbedder, learned_embedding
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.nested_dropout import apply_nested_dropout
@@ -106,7 +106,7 @@ class FlowDecoder(nn.Module):
             h = h + torch.einsum("nk,btkd->btnd", self.mix[:, :k].to(h.dtype), registers.to(h.dtype))
         seq = rearrange(torch.cat([h, registers.to(h.dtype)], dim=2), "b t n d -> b (t n) d")
         c = self.time_embed(s)  # [B, T, d], one conditioning vector per latent frame
-        mask = time_block_causal_mask(t, n, k, x.device)
+        mask = TimeBlocks(t, n, k)
         hidden = None
         for i, block in enumerate(self.blocks):
             seq = block(seq, c, (n, k), mask=mask)

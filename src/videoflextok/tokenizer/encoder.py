@@ -15,7 +15,7 @@ from einops import rearrange
 from torch import nn
 
 from videoflextok.nn.blocks import Transformer
-from videoflextok.nn.masks import time_block_causal_last_mask
+from videoflextok.nn.masks import TimeBlocks
 from videoflextok.nn.posemb import learned_embedding
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.fsq import FSQ
@@ -62,7 +62,7 @@ class RegisterEncoder(nn.Module):
         if self.mix is not None:
             registers = registers + torch.einsum("kn,btnd->btkd", self.mix.to(x.dtype), x)
         seq = rearrange(torch.cat([x, registers.to(x.dtype)], dim=2), "b t n d -> b (t n) d")
-        mask = time_block_causal_last_mask(t, n, self.K, seq.device)
+        mask = TimeBlocks(t, n, self.K, registers_causal=True)
         out = rearrange(self.transformer(seq, mask=mask), "b (t n) d -> b t n d", t=t)
         return out[:, :, n:]
 
