@@ -217,8 +217,9 @@ def run(args: argparse.Namespace) -> None:
                 key = precision if n == 17 else f"{precision}_{n}f"
                 results[preset][key] = measured
                 print(f"{preset} {precision} {n} frames: tokenize {measured['tokenize_s']:.2f} s, detokenize (4, cfg) "
-                      f"{measured.get('detokenize_s') or float('nan'):.2f} s, memory {measured['peak_rss_gb']:.2f} GB")
-    write_result(args.name, results, machine)
+                      f"{measured.get('detokenize_s') or float('nan'):.2f} s, memory {measured['peak_rss_gb']:.2f} GB",
+                      flush=True)
+                write_result(args.name, results, machine)  # after every measurement: a stopped run keeps its part
 
 
 def main(argv: list[str] | None = None) -> int:
