@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from videoflextok.data import DataConfig, build_dataset, write_video
+from videoflextok.data import DataConfig, EpochIndex, build_dataset, write_video
 from videoflextok.data.folder import VideoFileDataset
 from videoflextok.data.manifest import read_manifest, scan_folder
 from videoflextok.errors import ConfigError, DataError, VideoNotFoundError
@@ -70,8 +70,7 @@ def test_random_starts_are_deterministic_per_seed_index_and_epoch(video_folder):
     assert starts[0] == starts[1]
     epochs = set()
     for epoch in range(6):
-        ds.set_epoch(epoch)
-        video = ds[0]["video"]
+        video = ds[EpochIndex(0, epoch)]["video"]
         first = _first_frame(video)
         epochs.add(first)
         assert 0 <= first <= 40 - 9
@@ -152,3 +151,27 @@ def test_jsonl_manifest_and_manifest_errors(video_folder, tmp_path):
         read_manifest(video_folder / "notes.txt")
     with pytest.raises(DataError, match="does not exist"):
         read_manifest(tmp_path / "nope.csv")
+
+
+def test_a_training_run_reads_new_windows_of_a_long_video_every_epoch(tmp_path, monkeypatch):
+    """One 40-frame video, one clip per step: every step is a new epoch and reads its own 17-frame window."""
+    from videoflextok.cli.main import main
+
+    folder = tmp_path / "long"
+    folder.mkdir()
+    write_video(folder / "long.mkv", _clip(40), fps=20)
+    starts = []
+    original = VideoFileDataset.load
+
+    def spy(self, index, epoch=0):
+        item = original(self, index, epoch)
+        starts.append(_first_frame(item["video"]))
+        return item
+
+    monkeypatch.setattr(VideoFileDataset, "load", spy)
+    args = ["train", "tokenizer", "--preset", "tiny", "--out", str(tmp_path / "run"), "data.dataset=folder",
+            f"data.path={folder}", "train.steps=6", "train.batch_size=1", "train.val_every=0",
+            "train.checkpoint_every=6", "train.progress=false", "model.encoder_depth=1", "model.decoder_depth=1"]
+    assert main(args) == 0
+    assert len(starts) == 6 and all(0 <= s <= 40 - 17 for s in starts)
+    assert len(set(starts)) > 1  # the same window every step before the epoch reached the dataset

@@ -12,7 +12,7 @@ This package never imports model code.
 
 from videoflextok.data.config import DataConfig
 from videoflextok.data.folder import VideoFileDataset
-from videoflextok.data.loader import build_dataset, build_loader, set_epoch
+from videoflextok.data.loader import EpochIndex, build_dataset, seed_worker
 from videoflextok.data.pans import PansDataset
 from videoflextok.data.samples import sample_videos
 from videoflextok.data.shapes import ShapesDataset
@@ -20,15 +20,15 @@ from videoflextok.data.video_io import VideoMeta, probe_video, read_video, write
 
 __all__ = [
     "DataConfig",
+    "EpochIndex",
     "PansDataset",
     "ShapesDataset",
     "VideoFileDataset",
     "VideoMeta",
     "build_dataset",
-    "build_loader",
     "probe_video",
     "read_video",
     "sample_videos",
-    "set_epoch",
+    "seed_worker",
     "write_video",
 ]

@@ -2,8 +2,8 @@
 
 Every item is a clip of ``num_frames`` frames at ``resolution x resolution`` (shorter side resized,
 center-cropped), optionally resampled to ``fps``. The clip start is random, deterministic from
-(seed, index, epoch): call :meth:`VideoFileDataset.set_epoch` (or :func:`videoflextok.data.loader.set_epoch`)
-each epoch for new starts.
+(seed, index, epoch); the epoch comes with the index (:class:`videoflextok.data.loader.EpochIndex`, which the
+training sampler yields; a plain int reads epoch 0).
 
 A file that cannot be used (missing, not a video, no decodable frames, too short) is logged once, counted
 in ``num_failures`` / ``failures`` and skipped: the item of the next index is returned instead. Only when
@@ -42,7 +42,6 @@ class VideoFileDataset(Dataset):
         self.resolution, self.num_frames, self.fps = resolution, num_frames, fps
         self.seed, self.random_start = seed, random_start
         self.frame_policy = frame_policy  # "pad": short clips repeat their last frame; else they are skipped
-        self.epoch = 0
         self.num_failures = 0  # failed reads in this process
         self.failures: dict[str, str] = {}  # path -> last error message
         self._meta: dict[int, VideoMeta] = {}
@@ -57,10 +56,6 @@ class VideoFileDataset(Dataset):
         """The videos listed in a CSV / JSONL manifest (see :mod:`videoflextok.data.manifest`)."""
         return cls(read_manifest(manifest), **kwargs)
 
-    def set_epoch(self, epoch: int) -> None:
-        """New random clip starts for a new epoch (deterministic from seed, index and epoch)."""
-        self.epoch = int(epoch)
-
     def __len__(self) -> int:
         return len(self.entries)
 
@@ -69,19 +64,19 @@ class VideoFileDataset(Dataset):
         for attempt in range(n):
             j = (index + attempt) % n
             try:
-                return self.load(j)
+                return self.load(j, getattr(index, "epoch", 0))
             except _READ_ERRORS as exc:
                 self._record_failure(j, exc)
         raise DataError(f"none of the {n} video files could be read; the last error was: "
                         f"{self.failures.get(str(self.entries[index % n].path), 'unknown')}")
 
-    def load(self, index: int) -> dict:
-        """The clip of entry ``index`` itself, with no skipping (raises the file's error)."""
+    def load(self, index: int, epoch: int = 0) -> dict:
+        """The clip of entry ``index`` in ``epoch``, with no skipping (raises the file's error)."""
         entry = self.entries[index]
         meta = self._meta.get(index)
         if meta is None:
             meta = self._meta[index] = probe_video(entry.path, verify=False)
-        start = self.start_time(index, meta)
+        start = self.start_time(index, meta, epoch)
         policy = "pad" if self.frame_policy == "pad" else "trim"
         try:
             video, _ = read_video(entry.path, fps=self.fps, size=self.resolution, num_frames=self.num_frames,
@@ -93,15 +88,16 @@ class VideoFileDataset(Dataset):
                                   start=0.0, frame_policy=policy)
         return {"video": video, "label": entry.label, "caption": entry.caption}
 
-    def start_time(self, index: int, meta: VideoMeta) -> float:
-        """Clip start in seconds: uniform over the times that leave room for the whole clip."""
+    def start_time(self, index: int, meta: VideoMeta, epoch: int = 0) -> float:
+        """Clip start in seconds: uniform over the times that leave room for the whole clip (one draw per seed,
+        index and epoch)."""
         if not self.random_start:
             return 0.0
         rate = self.fps or meta.fps or 25.0
         latest = meta.duration - self.num_frames / rate
         if latest <= 0:
             return 0.0
-        rng = np.random.default_rng([self.seed, index, self.epoch, 11])
+        rng = np.random.default_rng([self.seed, index, epoch, 11])
         return float(rng.uniform(0.0, latest))
 
     def _record_failure(self, index: int, exc: BaseException) -> None:

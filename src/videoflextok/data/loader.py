@@ -1,8 +1,7 @@
-"""Datasets from a :class:`DataConfig`, and DataLoaders with seeded workers and per-rank shards.
+"""Datasets from a :class:`DataConfig`, the index type that tells a dataset its epoch, and the worker seeding
+of DataLoaders.
 
 Batches collate to ``{"video": [B, 3, T, H, W] in [-1, 1], "label": LongTensor[B], "caption": list[str]}``.
-Reproducibility: the order comes from ``seed`` (and the epoch, see :func:`set_epoch`); every worker process
-seeds numpy / random / torch from the loader's generator, so random transforms repeat too.
 """
 
 from __future__ import annotations
@@ -12,13 +11,29 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import Dataset
 
 from videoflextok.data.config import DataConfig
 from videoflextok.data.folder import VideoFileDataset
 from videoflextok.data.pans import PansDataset
 from videoflextok.data.shapes import ShapesDataset
-from videoflextok.errors import ConfigError, DataError
+from videoflextok.errors import ConfigError
+
+
+class EpochIndex(int):
+    """A dataset index that also carries the epoch it is read in (``.epoch``); every dataset can use it as the
+    plain int it is, and a dataset with random crops in time (:class:`VideoFileDataset`) draws a new window per
+    epoch from it. The training sampler yields these."""
+
+    epoch: int
+
+    def __new__(cls, index: int, epoch: int = 0) -> EpochIndex:
+        value = super().__new__(cls, index)
+        value.epoch = int(epoch)
+        return value
+
+    def __reduce__(self):  # DataLoader workers receive indices pickled
+        return EpochIndex, (int(self), self.epoch)
 
 
 def build_dataset(cfg: DataConfig, split: str | None = None) -> Dataset:
@@ -46,45 +61,8 @@ def build_dataset(cfg: DataConfig, split: str | None = None) -> Dataset:
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn``: seed numpy and ``random`` from the worker's torch seed (set by the loader generator)."""
+    """``worker_init_fn`` of a DataLoader: seed numpy and ``random`` from the worker's torch seed (set by the
+    loader's generator), so random transforms repeat run to run."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
-
-
-def build_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0, num_workers: int = 0,
-                 drop_last: bool = True, rank: int = 0, world_size: int = 1) -> DataLoader:
-    """A DataLoader over this rank's shard of ``dataset``.
-
-    Each of ``world_size`` ranks sees a disjoint ``1 / world_size`` of the (shuffled with ``seed``) indices;
-    worker processes are seeded from ``seed``. Call :func:`set_epoch` before each epoch for a new order.
-    """
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be at least 1, got {batch_size}")
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ConfigError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
-    if len(dataset) == 0:
-        raise DataError("the dataset is empty")
-    sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed,
-                                 drop_last=drop_last and world_size > 1)
-    generator = torch.Generator()
-    generator.manual_seed(seed + 7919 * rank)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=num_workers,
-        drop_last=drop_last,
-        worker_init_fn=seed_worker if num_workers > 0 else None,
-        generator=generator,
-        persistent_workers=False,
-        pin_memory=False,
-    )
-
-
-def set_epoch(loader: DataLoader, epoch: int) -> None:
-    """Start epoch ``epoch``: new shuffle order for the sampler and new clip starts for file datasets."""
-    if isinstance(loader.sampler, DistributedSampler):
-        loader.sampler.set_epoch(epoch)
-    if hasattr(loader.dataset, "set_epoch"):
-        loader.dataset.set_epoch(epoch)

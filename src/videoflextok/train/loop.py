@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from videoflextok.errors import CheckpointError, ConfigError, VideoFlexTokError
@@ -46,7 +46,7 @@ from videoflextok.train.config import TrainConfig
 from videoflextok.train.ema import EMA
 from videoflextok.train.metrics_log import MetricsLogger
 from videoflextok.train.optim import build_optimizer, lr_at, set_lr
-from videoflextok.train.sampler import StreamBatchSampler
+from videoflextok.train.sampler import StreamBatchSampler, stream_loader
 
 Validator = Callable[[nn.Module, int, "Path | None"], dict[str, float]]
 
@@ -83,12 +83,6 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(v, device) for v in batch)
     return batch
-
-
-def _seed_worker(worker_id: int) -> None:
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s)
-    random.seed(s)
 
 
 class Trainer:
@@ -195,11 +189,7 @@ class Trainer:
             len(self.train_set), cfg.batch_size, seed=cfg.seed, shuffle=cfg.shuffle, grad_accum=cfg.grad_accum,
             rank=info.rank, world_size=info.world_size, start_position=position,
         )
-        loader = DataLoader(
-            self.train_set, batch_sampler=sampler, num_workers=self.num_workers, collate_fn=self.collate_fn,
-            pin_memory=device.type == "cuda", worker_init_fn=_seed_worker,
-            generator=torch.Generator().manual_seed(cfg.seed + info.rank),
-        )
+        loader = stream_loader(self.train_set, sampler, self.num_workers, self.collate_fn, device.type == "cuda")
         batches = iter(loader)
         resume_step = start_step if state is not None else None
         logger = MetricsLogger(self.run_dir, enabled=info.is_main, resume_step=resume_step)

@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from videoflextok.data.loader import EpochIndex, seed_worker
 
 
 class StreamBatchSampler(Sampler[list[int]]):
@@ -62,11 +64,12 @@ class StreamBatchSampler(Sampler[list[int]]):
             self._perm = (epoch, order)
         return self._perm[1]
 
-    def indices(self, position: int, count: int) -> list[int]:
-        """Dataset indices of stream positions ``position .. position + count - 1``."""
+    def indices(self, position: int, count: int) -> list[EpochIndex]:
+        """Dataset indices of stream positions ``position .. position + count - 1``, each with its epoch."""
         out = []
         for p in range(position, position + count):
-            out.append(int(self.epoch_order(p // self.n)[p % self.n]))
+            epoch = p // self.n
+            out.append(EpochIndex(int(self.epoch_order(epoch)[p % self.n]), epoch))
         return out
 
     def micro_batch(self, step_position: int, micro: int) -> list[int]:
@@ -83,3 +86,14 @@ class StreamBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:  # an endless stream; DataLoader only needs this for its progress hints
         return 2**62
+
+
+def stream_loader(
+    dataset: Dataset, sampler: StreamBatchSampler, num_workers: int = 0, collate_fn=None, pin_memory: bool = False
+) -> DataLoader:
+    """The training DataLoader: ``sampler``'s micro-batches of ``dataset``, worker processes seeded from the
+    sampler's seed and rank (so random transforms repeat run to run and differ between workers)."""
+    return DataLoader(
+        dataset, batch_sampler=sampler, num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin_memory,
+        worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(sampler.seed + sampler.rank),
+    )
