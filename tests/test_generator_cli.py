@@ -87,7 +87,7 @@ def test_generate_writes_a_decoded_video(workdir, kind, cond, capsys):
 @pytest.mark.parametrize(
     "kind,extra,message",
     [
-        ("c2v", ["--class", "32"], "unknown class id 32"),
+        ("c2v", ["--class", "32"], "class id 32 is outside"),
         ("c2v", ["--prompt", "a dog"], "class-conditioned"),
         ("t2v", ["--prompt", "  "], "prompt is empty"),
         ("t2v", ["--class", "1"], "text-conditioned"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.testing import assert_close
 
-from videoflextok.generator.sampling import apply_cfg, draw, filter_top_k, filter_top_p, sample
+from videoflextok.generator.sampling import draw, filter_top_k, filter_top_p, sample
 
 
 def test_top_k_keeps_the_k_largest():
@@ -51,8 +51,3 @@ def test_draw_never_picks_a_filtered_id_and_matches_the_distribution():
     assert set(picks.tolist()) == {0, 3}
 
 
-def test_cfg_on_logits():
-    cond, null = torch.randn(3, 7), torch.randn(3, 7)
-    assert torch.equal(apply_cfg(cond, null, 1.0), cond)
-    assert_close(apply_cfg(cond, null, 0.0), null)
-    assert_close(apply_cfg(cond, null, 4.0), null + 4.0 * (cond - null))

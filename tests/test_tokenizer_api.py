@@ -8,11 +8,11 @@ from torch import nn
 
 from tokenizer_helpers import random_video, small_model
 from videoflextok import VideoFlexTok
+from videoflextok.compressors.base import PixelCompressor
 from videoflextok.config import list_presets
 from videoflextok.errors import ConfigError, TokenError
-from videoflextok.tokenizer.compressor import PixelCompressor
+from videoflextok.nn.perceptual import perceptual_available
 from videoflextok.tokenizer.config import TokenizerConfig
-from videoflextok.vae.perceptual import perceptual_available
 
 
 def test_presets_build_and_overrides_apply():

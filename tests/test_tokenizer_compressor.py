@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tokenizer_helpers import random_video
+from videoflextok.compressors.base import PixelCompressor, UnloadedCompressor, build_compressor
 from videoflextok.errors import ConfigError
-from videoflextok.tokenizer.compressor import PixelCompressor, UnloadedCompressor, build_compressor
 from videoflextok.tokenizer.config import CompressorConfig
 from videoflextok.tokenizer.patches import patchify, unpatchify
 

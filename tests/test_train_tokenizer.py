@@ -20,7 +20,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from videoflextok.vae.perceptual import perceptual_available
+from videoflextok.nn.perceptual import perceptual_available
 
 HERE = Path(__file__).resolve()
 PY = sys.executable

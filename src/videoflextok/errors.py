@@ -30,6 +30,10 @@ class VideoShapeError(VideoError, ValueError):
     """A video tensor has the wrong shape, length or resolution for a model."""
 
 
+class FrameCountError(VideoShapeError):
+    """A clip's frame count is not of the form 1 + temporal_factor * n."""
+
+
 class NoFramesError(VideoError):
     """The container opened but holds zero decodable frames."""
 

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.class_id is not None and gcfg.conditioning != "class":
         raise ConfigError("this generator is text-conditioned; give --prompt TEXT instead of --class")
     cond = [args.class_id] * args.num_samples if args.prompt is None else [args.prompt] * args.num_samples
-    generator.validate_condition(cond)  # unknown class / empty prompt fail before the tokenizer loads
+    generator.check_condition(cond, sampling=True)  # unknown class / empty prompt fail before the tokenizer loads
 
     tokenizer = VideoFlexTok.from_pretrained(args.tokenizer, device=device).eval()
     tcfg = tokenizer.config

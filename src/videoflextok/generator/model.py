@@ -22,13 +22,12 @@ from torch import nn
 from videoflextok.checkpoint import load_pretrained, save_pretrained
 from videoflextok.config import from_dict, load_yaml, merge, parse_overrides, preset_path
 from videoflextok.errors import ConfigError, TokenError
-from videoflextok.generator import ordering
+from videoflextok.generator import autoregressive, ordering
 from videoflextok.generator.conditioning import ClassCondition, TextCondition
 from videoflextok.generator.config import GeneratorConfig
 from videoflextok.generator.cross_attention import CrossAttention
-from videoflextok.generator.sampling import apply_cfg, sample
-from videoflextok.nn.attention import Attention, KVCache
-from videoflextok.nn.linear import Linear, row_major_weights
+from videoflextok.nn.attention import Attention
+from videoflextok.nn.linear import Linear
 from videoflextok.nn.mlp import SwiGLU
 from videoflextok.nn.norms import RMSNorm
 from videoflextok.nn.rope import AxialRoPE
@@ -120,26 +119,39 @@ class VideoGenerator(nn.Module):
     # ------------------------------------------------------------------------------------------------
     # conditions
 
+    def check_condition(self, cond: Condition, sampling: bool = False) -> None:
+        """Raise ConfigError (one sentence) for the wrong kind of condition (class ids for a text model or prompts
+        for a class model) or a class id outside the model; with ``sampling`` also for no condition at all, a
+        missing class (-1) or an empty prompt (training reads those as the null condition)."""
+        if self.class_cond is not None:
+            if isinstance(cond, str) or (isinstance(cond, (list, tuple)) and any(isinstance(c, str) for c in cond)):
+                raise ConfigError("this is a class-to-video model; give class ids, not text prompts")
+            labels = torch.as_tensor(cond).reshape(-1)
+            if labels.is_floating_point() or labels.dtype == torch.bool:
+                raise ConfigError("class ids must be integers")
+            bad = labels[(labels < (0 if sampling else -1)) | (labels >= self.config.num_classes)]
+            if bad.numel():
+                n = self.config.num_classes
+                raise ConfigError(f"class id {int(bad[0])} is outside this model's {n} classes (0 to {n - 1})")
+        elif isinstance(cond, str) or not all(isinstance(c, str) for c in cond):
+            raise ConfigError("this is a text-to-video model; give a list of text prompts, not class ids")
+        elif sampling and any(not c.strip() for c in cond):
+            raise ConfigError("the text prompt is empty; give a non-empty prompt")
+        if sampling and len(cond) == 0:
+            raise ConfigError("give at least one class id or prompt to generate from")
+
     def encode_condition(self, cond: Condition, null: torch.Tensor | None = None):
         """Class labels [B] (-1 = none) or B captions ("" = none) -> what the transformer consumes.
 
         ``null: [B] bool`` marks rows replaced by the null condition. Returns ``("class", emb [B, width])``
         or ``("text", (context [B, L, width], mask [B, L]))``.
         """
+        self.check_condition(cond)
         device = self.start.device
         if self.class_cond is not None:
-            if isinstance(cond, (list, tuple)) and any(isinstance(c, str) for c in cond):
-                raise ConfigError("this is a class-to-video model; give class ids, not text prompts")
             labels = torch.as_tensor(cond, dtype=torch.long, device=device).reshape(-1)
-            if labels.numel() and int(labels.max()) >= self.config.num_classes:
-                raise ConfigError(
-                    f"label {int(labels.max())} is outside this model's {self.config.num_classes} classes; "
-                    "raise model.num_classes"
-                )
             null = torch.zeros_like(labels, dtype=torch.bool) if null is None else null.to(device)
             return "class", self.class_cond.encode(labels, null)
-        if isinstance(cond, str) or not all(isinstance(c, str) for c in cond):
-            raise ConfigError("this is a text-to-video model; give a list of text prompts, not class ids")
         null = torch.zeros(len(cond), dtype=torch.bool, device=device) if null is None else null.to(device)
         return "text", self.text_cond.encode(list(cond), null)
 
@@ -288,16 +300,6 @@ class VideoGenerator(nn.Module):
             loss = F.cross_entropy(logits.flatten(0, 1), targets.reshape(-1).long().to(logits.device))
         return logits, loss
 
-    def forward_with_cfg(
-        self, ids: torch.Tensor, cond: Condition, cfg_scale: float, **kwargs
-    ) -> torch.Tensor:
-        """Guided logits [B, N, vocab]: conditional and null halves run in ONE batch of 2B rows."""
-        batch = ids.shape[0]
-        null = torch.cat([torch.zeros(batch, dtype=torch.bool), torch.ones(batch, dtype=torch.bool)])
-        doubled_cond = torch.cat([torch.as_tensor(cond)] * 2) if self.class_cond is not None else list(cond) * 2
-        logits, _ = self.forward(torch.cat([ids, ids]), doubled_cond, null=null, **kwargs)
-        return apply_cfg(logits[:batch], logits[batch:], cfg_scale)
-
     def training_losses(self, batch: dict) -> dict[str, torch.Tensor]:
         """batch: {"tokens": [B, T', K] ids, "label": [B] or "caption": list[str]} -> {"loss", "accuracy"}.
 
@@ -323,26 +325,6 @@ class VideoGenerator(nn.Module):
     # ------------------------------------------------------------------------------------------------
     # sampling
 
-    def validate_condition(self, cond: Condition) -> None:
-        """Raise ConfigError (one sentence) for an unknown class id, an empty prompt or the wrong kind."""
-        if self.class_cond is not None:
-            if isinstance(cond, str) or (isinstance(cond, (list, tuple)) and any(isinstance(c, str) for c in cond)):
-                raise ConfigError("this is a class-to-video model; give class ids, not text prompts")
-            labels = torch.as_tensor(cond).reshape(-1)
-            if labels.is_floating_point() or labels.dtype == torch.bool:
-                raise ConfigError("class ids must be integers")
-            bad = labels[(labels < 0) | (labels >= self.config.num_classes)]
-            if bad.numel():
-                raise ConfigError(
-                    f"unknown class id {int(bad[0])}; this model knows classes 0 to {self.config.num_classes - 1}"
-                )
-        elif isinstance(cond, str) or not all(isinstance(c, str) for c in cond):
-            raise ConfigError("this is a text-to-video model; give a list of text prompts, not class ids")
-        elif any(not c.strip() for c in cond):
-            raise ConfigError("the text prompt is empty; give a non-empty prompt")
-        if len(cond) == 0:
-            raise ConfigError("give at least one class id or prompt to generate from")
-
     @torch.no_grad()
     def generate(
         self,
@@ -357,64 +339,17 @@ class VideoGenerator(nn.Module):
         use_kv_cache: bool = True,
         return_logits: bool = False,
     ):
-        """Sample token grids, one per condition.
+        """Sample token grids, one per condition (see :func:`videoflextok.generator.autoregressive.generate`).
 
         cond: class ids (list or LongTensor [B]) or B prompts. Returns ``tokens [B, T', k]`` (LongTensor,
         k = ``tokens_per_frame``, default the trained K) or, with ``return_logits``, ``(tokens, logits)``
         where ``logits [B, T'*k, vocab]`` are the guided logits each token was drawn from (before
         temperature/top-k/top-p). CFG runs the conditional and null halves in one batch of 2B rows.
         """
-        self.validate_condition(cond)
-        k = tokens_per_frame or self.config.tokens_per_frame
-        self.check_budget(num_frames_latent, k)
-        if temperature < 0 or (top_p is not None and not 0 < top_p <= 1) or (top_k is not None and top_k < 1):
-            raise ConfigError("temperature must be >= 0, top_k >= 1 and top_p in (0, 1]")
-        batch = len(cond)
-        guided = cfg_scale != 1.0
-        enc = self.encode_condition(cond)
-        if guided:
-            enc = self._concat(enc, self.null_condition(batch))
-        rows = 2 * batch if guided else batch
-        device = self.start.device
-        cells = ordering.positions(self.config.order, num_frames_latent, k, device=device)
-        n = cells.shape[0]
-        seq = torch.empty(rows, n, dtype=torch.long, device=device)
-        caches = context_kv = None
-        if use_kv_cache:
-            dtype = self.start.dtype
-            if torch.is_autocast_enabled(device.type):  # keys/values come out of autocast matmuls
-                dtype = torch.get_autocast_dtype(device.type)
-            c = self.config
-            caches = [KVCache(rows, c.heads, c.head_dim, n, device, dtype) for _ in self.blocks]
-            if enc[0] == "text":
-                context_kv = [block.cross.context_kv(enc[1][0]) for block in self.blocks]
-        all_logits = []
-        cos, sin = self.rope.cos_sin(cells)  # tables for the whole run, sliced per step
-        cell_emb = self._cell_embedding(cells)
-        with row_major_weights(self):  # one row per step: [in, out] weight copies multiply faster on CPU
-            for i in range(n):
-                if use_kv_cache:
-                    prev = seq[:, max(i - 1, 0) : i]  # the token drawn last (none before the first)
-                    x = self._inputs(prev, cells[i : i + 1], enc, first=i == 0, cell_emb=cell_emb[i : i + 1])
-                    logits = self._run(
-                        x, cells[i : i + 1], enc, caches=caches, context_kv=context_kv, last_only=True,
-                        cos_sin=(cos[i : i + 1], sin[i : i + 1]),
-                    )[:, -1]
-                else:
-                    x = self._inputs(seq[:, :i], cells[: i + 1], enc, first=True, cell_emb=cell_emb[: i + 1])
-                    logits = self._run(
-                        x, cells[: i + 1], enc, last_only=True, cos_sin=(cos[: i + 1], sin[: i + 1])
-                    )[:, -1]
-                if guided:
-                    logits = apply_cfg(logits[:batch], logits[batch:], cfg_scale)
-                nxt = sample(logits, temperature, top_k, top_p, generator)
-                if return_logits:
-                    all_logits.append(logits)
-                seq[:, i] = torch.cat([nxt, nxt]) if guided else nxt  # both CFG halves continue with the same token
-        tokens = ordering.from_sequence(seq[:batch], self.config.order, num_frames_latent)
-        if return_logits:
-            return tokens, torch.stack(all_logits, dim=1)
-        return tokens
+        return autoregressive.generate(
+            self, cond, num_frames_latent, tokens_per_frame, temperature, top_k, top_p, cfg_scale, generator,
+            use_kv_cache, return_logits,
+        )
 
 
 def preset_config(name: str, overrides: list[str] | tuple[str, ...] = ()) -> GeneratorConfig:

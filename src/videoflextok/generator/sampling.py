@@ -1,4 +1,4 @@
-"""Turning next-token logits into token ids: classifier-free guidance, temperature, top-k, top-p.
+"""Turning next-token logits into token ids: temperature, top-k, top-p (guidance: ``flow.cfg_combine``).
 
 All functions work in fp32 on ``logits: [B, V]`` and are pure except for the seeded draw in
 :func:`sample`.
@@ -7,13 +7,6 @@ All functions work in fp32 on ``logits: [B, V]`` and are pure except for the see
 from __future__ import annotations
 
 import torch
-
-
-def apply_cfg(cond_logits: torch.Tensor, null_logits: torch.Tensor, scale: float) -> torch.Tensor:
-    """Classifier-free guidance on logits: null + scale * (cond - null). Scale 1 is the conditional model."""
-    if scale == 1.0:
-        return cond_logits
-    return null_logits + scale * (cond_logits - null_logits)
 
 
 def filter_top_k(logits: torch.Tensor, k: int | None) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from videoflextok.checkpoint import load_pretrained, save_pretrained
+from videoflextok.compressors.base import build_compressor, check_compressor
 from videoflextok.config import from_dict as config_from_dict
 from videoflextok.config import load_yaml, merge, parse_overrides, preset_path
 from videoflextok.errors import CheckpointError, ConfigError
@@ -27,7 +28,6 @@ from videoflextok.tokenizer.chunking import (
     merge_chunk_tokens,
     split_chunks,
 )
-from videoflextok.tokenizer.compressor import build_compressor, check_compressor
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.decoder import FlowDecoder
 from videoflextok.tokenizer.encoder import RegisterEncoder

@@ -19,8 +19,8 @@ from einops import rearrange
 from torch import nn
 
 from videoflextok.errors import ConfigError
+from videoflextok.nn.perceptual import LITE0_BLOCKS, EfficientNetLite0, load_efficientnet_lite0, perceptual_available
 from videoflextok.tokenizer.config import TokenizerConfig
-from videoflextok.vae.perceptual import LITE0_BLOCKS, EfficientNetLite0, load_efficientnet_lite0, perceptual_available
 
 
 class RepaHead(nn.Module):

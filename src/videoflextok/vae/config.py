@@ -12,15 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from videoflextok.errors import ConfigError, VideoFlexTokError
-
-
-class FrameCountError(VideoFlexTokError, ValueError):
-    """A clip's frame count is not of the form 1 + temporal_factor * n."""
-
-
-class VideoShapeError(VideoFlexTokError, ValueError):
-    """A video tensor given to the VAE has the wrong rank, channels or spatial size."""
+from videoflextok.errors import ConfigError, FrameCountError, VideoShapeError
 
 
 def _log2(value: int, name: str) -> int:

@@ -13,13 +13,13 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from videoflextok.nn.perceptual import PerceptualDistance
 from videoflextok.vae.config import VAEConfig
 from videoflextok.vae.discriminator import (
     PatchDiscriminator,
     discriminator_hinge_loss,
     generator_adversarial_loss,
 )
-from videoflextok.vae.perceptual import PerceptualDistance
 from videoflextok.vae.posterior import DiagonalGaussian
 
 

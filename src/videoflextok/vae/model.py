@@ -9,7 +9,7 @@ losses = vae.training_losses(video)   # {"loss", "l1", "kl", ...}
 
 Framing: frame 0 is encoded alone, later frames in groups of ``temporal_factor``; latent frame j depends
 only on frames <= f*j (time causal), and decoded frames 4j-3..4j depend only on latents <= j.
-A clip whose length is not 1 + f*n raises :class:`~videoflextok.vae.config.FrameCountError` (a ValueError).
+A clip whose length is not 1 + f*n raises :class:`~videoflextok.errors.FrameCountError` (a ValueError).
 
 Long or large clips: with gradients off, ``encode``/``decode`` stream the clip through the networks in
 temporal chunks of ``chunk_frames`` frames, each causal convolution carrying the tail of its input to the

@@ -9,15 +9,12 @@ Causal 1 + 4n framing: frame 0 alone is latent frame 0, then every group of ``tf
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-
 import torch
 from einops import rearrange
 from torch import nn
 
+from videoflextok.compressors.config import CompressorConfig
 from videoflextok.errors import ConfigError
-from videoflextok.tokenizer.config import CompressorConfig
 
 
 class Compressor(nn.Module):
@@ -90,33 +87,21 @@ class UnloadedCompressor(Compressor):
         raise self._missing()
 
 
-CompressorBuilder = Callable[[CompressorConfig], nn.Module]
-_BUILDERS: dict[str, CompressorBuilder] = {}
-
-
-def register_compressor(kind: str, builder: CompressorBuilder) -> None:
-    """Register how to build a compressor of ``kind`` from its config (the VAE package registers "vae")."""
-    _BUILDERS[kind] = builder
-
-
 def build_compressor(cfg: CompressorConfig) -> nn.Module:
-    """The compressor described by ``cfg``; kind "vae" without ``path`` gives an :class:`UnloadedCompressor`."""
+    """The compressor described by ``cfg``: patchify ("pixel"), the VidTok VAE ("vidtok"; its weights come with the
+    tokenizer's, random until loaded) or our trained VAE at ``cfg.path`` ("vae", frozen; without a path an
+    :class:`UnloadedCompressor` that knows the shapes)."""
     if cfg.kind == "pixel":
         return PixelCompressor(cfg.temporal_factor, cfg.spatial_factor)
-    if cfg.kind == "vidtok":  # its weights come with the tokenizer's (random until loaded)
+    if cfg.kind == "vidtok":
         from videoflextok.compressors.vidtok import VidTokVAE
 
         return VidTokVAE(cfg.base_channels, cfg.channel_mults, cfg.num_res_blocks, z_channels=cfg.channels)
     if cfg.path is None:
         return UnloadedCompressor(cfg)
-    if cfg.kind not in _BUILDERS:
-        try:  # the package of a learned compressor registers its builder on import
-            importlib.import_module(f"videoflextok.{cfg.kind}")
-        except ImportError:
-            pass
-    if cfg.kind not in _BUILDERS:
-        raise ConfigError(f"compressor kind '{cfg.kind}' is not available in this installation")
-    return _BUILDERS[cfg.kind](cfg)
+    from videoflextok.vae.model import VideoVAE
+
+    return VideoVAE.from_pretrained(cfg.path).freeze()
 
 
 def check_compressor(compressor: nn.Module, cfg: CompressorConfig) -> None:

