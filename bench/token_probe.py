@@ -43,8 +43,8 @@ from videoflextok.atomic import atomic_write_text  # noqa: E402
 from videoflextok.checkpoint import load_pretrained  # noqa: E402
 from videoflextok.data.shapes import DIRECTIONS, SHAPES, ShapesDataset  # noqa: E402
 from videoflextok.errors import ConfigError  # noqa: E402
-from videoflextok.eval.reconstruction import default_budgets  # noqa: E402
 from videoflextok.tokenizer.model import VideoFlexTok  # noqa: E402
+from videoflextok.tokenizer.nested_dropout import keep_choices  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parents[1] / "src" / "videoflextok" / "weights" / "demo_tokenizer"
 # target name -> (number of labels, label from the class label = shape * len(DIRECTIONS) + direction)
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     first = models["tokenizer"].config
     if "grid_baseline" in models:
         check_same_setting(first, models["grid_baseline"].config)
-    budgets = default_budgets(first.K)
+    budgets = tuple(keep_choices(first.K))
     splits: dict[str, Any] = {}
     for split in args.splits:
         result: dict[str, Any] = {}

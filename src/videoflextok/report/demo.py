@@ -33,11 +33,11 @@ from videoflextok.data.shapes import ShapesDataset
 from videoflextok.data.video_io import read_video
 from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.eval.metrics import psnr, ssim
-from videoflextok.eval.reconstruction import default_budgets
 from videoflextok.report.html import REPORT_FILE, write_report
 from videoflextok.report.rd_plot import plot_rate_distortion
 from videoflextok.report.side_by_side import auto_scale, side_by_side, write_side_by_side
 from videoflextok.tokenizer.model import VideoFlexTok
+from videoflextok.tokenizer.nested_dropout import keep_choices
 
 RESULTS_FILE = "results.json"
 PLOT_FILE = "rate_distortion.png"
@@ -147,10 +147,9 @@ def run_demo(cfg: DemoConfig, progress: bool = True, log: Callable[[str], None] 
     tcfg = tokenizer.config
     frames = cfg.frames or tcfg.chunk_frames
     if not tcfg.supports_frames(frames):
-        raise ConfigError(f"this tokenizer cannot take {frames}-frame clips; use 1 + 4n up to {tcfg.chunk_frames} "
-                          f"or 1 + 16n up to {tcfg.max_frames}")
+        raise ConfigError(f"this tokenizer cannot take {frames}-frame clips; it takes {tcfg.frames_rule()}")
     steps = cfg.steps or tcfg.sample_steps
-    ks = default_budgets(tcfg.K)
+    ks = tuple(keep_choices(tcfg.K))
     scale = cfg.scale or auto_scale(tcfg.resolution)
     clips = load_clips(cfg, tcfg.resolution, frames)  # every input is checked before anything is written
     folder.mkdir(exist_ok=True)

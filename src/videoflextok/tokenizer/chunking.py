@@ -26,11 +26,7 @@ def check_video(video: torch.Tensor, cfg: TokenizerConfig) -> None:
     if (h, w) != (cfg.resolution, cfg.resolution):
         raise VideoShapeError(f"video is {h}x{w} but this tokenizer takes {cfg.resolution}x{cfg.resolution}")
     if not cfg.supports_frames(t):
-        tf, step = cfg.compressor.temporal_factor, cfg.chunk_frames - 1
-        raise VideoShapeError(
-            f"video has {t} frames; supported are 1 + {tf}n up to {cfg.chunk_frames} and 1 + {step}n up to "
-            f"{cfg.max_frames}"
-        )
+        raise VideoShapeError(f"video has {t} frames; this tokenizer takes {cfg.frames_rule()}")
 
 
 def num_chunks(num_frames: int, cfg: TokenizerConfig) -> int:

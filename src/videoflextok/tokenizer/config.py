@@ -177,6 +177,11 @@ class TokenizerConfig:
             return (num_frames - 1) % tf == 0
         return (num_frames - 1) % (self.chunk_frames - 1) == 0
 
+    def frames_rule(self) -> str:
+        """The clip lengths this tokenizer takes, in words (the one wording of every error about them)."""
+        tf, step = self.compressor.temporal_factor, self.chunk_frames - 1
+        return f"1 + {tf}n frames up to {self.chunk_frames}, or 1 + {step}n up to {self.max_frames}"
+
     def supports_latent_frames(self, latent_frames: int) -> bool:
         """True when ``latent_frames`` token rows correspond to a supported video length."""
         return self.supports_frames(1 + (latent_frames - 1) * self.compressor.temporal_factor) and latent_frames >= 1

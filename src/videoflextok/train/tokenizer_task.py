@@ -19,6 +19,7 @@ from einops import rearrange
 from videoflextok.config import from_dict, merge, parse_overrides, to_dict
 from videoflextok.data import DataConfig, build_dataset
 from videoflextok.errors import CheckpointError, ConfigError
+from videoflextok.eval.metrics import psnr
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.model import VideoFlexTok
 from videoflextok.tokenizer.repa import build_repa_network, check_repa_network
@@ -41,11 +42,8 @@ class TokenizerRunConfig:
                 f"data.resolution ({self.data.resolution}) must equal model.resolution ({self.model.resolution})"
             )
         m = self.model
-        if self.data.num_frames > m.max_frames or (self.data.num_frames - 1) % (m.chunk_frames - 1):
-            raise ConfigError(
-                f"data.num_frames must be 1 + {m.chunk_frames - 1}n and at most {m.max_frames}, "
-                f"got {self.data.num_frames}"
-            )
+        if not m.supports_frames(self.data.num_frames):
+            raise ConfigError(f"data.num_frames is {self.data.num_frames}; the tokenizer takes {m.frames_rule()}")
         if m.repa_feature_dim and m.repa_network == "none":
             raise ConfigError(
                 f"model.repa_feature_dim is {m.repa_feature_dim} but model.repa_network is 'none': a training run "
@@ -93,12 +91,6 @@ def init_model(source: Path, config: TokenizerConfig | None = None) -> VideoFlex
     return fresh
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-sample PSNR in dB of videos in [-1, 1] (measured on the [0, 1] scale). a, b: [B, 3, T, H, W] -> [B]."""
-    mse = ((a.float() - b.float()) / 2).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
-
-
 class TokenizerValidator:
     """Callable ``(model, step, out_dir) -> metrics`` for :class:`videoflextok.train.loop.Trainer`."""
 
@@ -122,7 +114,7 @@ class TokenizerValidator:
         for k in self.keep_ks(model.config.K):
             gen = torch.Generator(device=device).manual_seed(self.seed)
             recon = model.detokenize(tokens, keep_k=k, steps=self.cfg.val_decode_steps, generator=gen)
-            metrics[f"psnr_k{k}"] = float(psnr(recon, video).mean())
+            metrics[f"psnr_k{k}"] = float(psnr(recon, video).mean())  # per frame, averaged (as evaluation)
             recons.append(recon)
         if out_dir is not None and self.cfg.sample_video:
             self.write_sample(out_dir / "samples" / f"step_{step:08d}.mp4", video, recons)
@@ -184,7 +176,6 @@ __all__ = [
     "build_model",
     "init_model",
     "load_run_config",
-    "psnr",
     "run",
     "validation_batch",
 ]

@@ -19,10 +19,11 @@ from einops import rearrange
 
 from videoflextok.data import DataConfig, build_dataset
 from videoflextok.errors import ConfigError
+from videoflextok.eval.metrics import psnr
 from videoflextok.train.config import TrainConfig
 from videoflextok.train.launch import launch
 from videoflextok.train.launch import load_run_config as _load_run_config
-from videoflextok.train.tokenizer_task import psnr, validation_batch
+from videoflextok.train.tokenizer_task import validation_batch
 from videoflextok.vae.config import VAEConfig
 from videoflextok.vae.model import VideoVAE
 
