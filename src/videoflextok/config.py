@@ -253,9 +253,11 @@ def preset_path(kind: str, name: str) -> Path:
     return path
 
 
-def load_preset(cls: type[C], kind: str, name: str, overrides: list[str] | tuple[str, ...] = ()) -> C:
-    """Load ``configs/<kind>/<name>.yaml`` into ``cls`` and apply dotted overrides."""
-    data = load_yaml(preset_path(kind, name))
+def model_preset(cls: type[C], kind: str, name: str, overrides: list[str] | tuple[str, ...] = ()) -> C:
+    """The ``model:`` section of ``configs/<kind>/<name>.yaml`` as ``cls``, with dotted overrides applied (each
+    naming a model field with or without the ``model.`` prefix: ``K=8`` or ``model.K=8``)."""
+    data = load_yaml(preset_path(kind, name)).get("model") or {}
     if overrides:
-        data = merge(data, parse_overrides(overrides))
-    return from_dict(cls, data)
+        items = [o[len("model.") :] if o.startswith("model.") else o for o in overrides]
+        data = merge(data, parse_overrides(items))
+    return from_dict(cls, data, where="model.")

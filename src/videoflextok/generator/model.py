@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from videoflextok.checkpoint import load_pretrained, save_pretrained
-from videoflextok.config import from_dict, load_yaml, merge, parse_overrides, preset_path
+from videoflextok.config import model_preset
 from videoflextok.errors import ConfigError, TokenError
 from videoflextok.generator import autoregressive, ordering
 from videoflextok.generator.conditioning import ClassCondition, TextCondition
@@ -354,9 +354,4 @@ class VideoGenerator(nn.Module):
 
 def preset_config(name: str, overrides: list[str] | tuple[str, ...] = ()) -> GeneratorConfig:
     """The GeneratorConfig of preset ``name`` (its ``model:`` section) with overrides like ``depth=4``."""
-    data = load_yaml(preset_path("generator", name))
-    model = data.get("model", {})
-    if overrides:
-        items = [o[len("model.") :] if o.startswith("model.") else o for o in overrides]
-        model = merge(model, parse_overrides(items))
-    return from_dict(GeneratorConfig, model, where="model.")
+    return model_preset(GeneratorConfig, "generator", name, overrides)

@@ -18,8 +18,7 @@ from torch import nn
 
 from videoflextok.checkpoint import load_pretrained, save_pretrained
 from videoflextok.compressors.base import build_compressor, check_compressor
-from videoflextok.config import from_dict as config_from_dict
-from videoflextok.config import load_yaml, merge, parse_overrides, preset_path
+from videoflextok.config import model_preset
 from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.flow import Guidance, add_noise, euler_sample, guided_velocity, sample_times, velocity_target
 from videoflextok.tokenizer.chunking import (
@@ -382,10 +381,4 @@ def _download_hub(repo_id: str) -> Path:
 
 def preset_config(name: str, overrides: Sequence[str] = ()) -> TokenizerConfig:
     """The TokenizerConfig of preset ``name`` (its ``model:`` section) with dotted overrides applied."""
-    data = load_yaml(preset_path("tokenizer", name)).get("model", {})
-    if overrides:
-        update = parse_overrides(list(overrides))
-        if "model" in update and isinstance(update["model"], dict):
-            update = merge({k: v for k, v in update.items() if k != "model"}, update["model"])
-        data = merge(data, update)
-    return config_from_dict(TokenizerConfig, data, where="model.")
+    return model_preset(TokenizerConfig, "tokenizer", name, tuple(overrides))

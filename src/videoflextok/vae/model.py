@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from videoflextok.checkpoint import load_pretrained, save_pretrained
-from videoflextok.config import from_dict, load_yaml, merge, parse_overrides, preset_path
+from videoflextok.config import model_preset
 from videoflextok.vae.config import VAEConfig
 from videoflextok.vae.layers import set_streaming
 from videoflextok.vae.losses import VAELoss
@@ -179,11 +179,7 @@ class VideoVAE(nn.Module):
     def from_preset(cls, name: str, overrides: list[str] | tuple[str, ...] = ()) -> VideoVAE:
         """Build from the ``model:`` section of ``configs/vae/<name>.yaml``; overrides like ``latent_channels=8``
         (a leading ``model.`` is accepted)."""
-        data = load_yaml(preset_path("vae", name)).get("model", {})
-        if overrides:
-            items = [o[len("model.") :] if o.startswith("model.") else o for o in overrides]
-            data = merge(data, parse_overrides(items))
-        return cls(from_dict(VAEConfig, data, where="model."))
+        return cls(model_preset(VAEConfig, "vae", name, overrides))
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` to ``folder`` atomically."""
