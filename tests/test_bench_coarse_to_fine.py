@@ -51,7 +51,7 @@ def test_layout_numbers_and_train_minutes(tiny_runs, tmp_path):
     assert data["train_minutes"] == pytest.approx(logged) and data["train_minutes"] > 0
     assert data["baseline_train_minutes"] == pytest.approx(read_metrics(tiny_runs / "grid")[-1]["train_s"] / 60)
     with Image.open(out.with_suffix(".png")) as im:
-        assert im.format == "PNG" and im.size == (900, 360)
+        assert im.format == "PNG" and im.size[0] > im.size[1] > 100  # two panels side by side
 
 
 def test_train_minutes_option_and_mismatch(tiny_runs, tmp_path, capsys):

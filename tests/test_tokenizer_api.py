@@ -1,4 +1,4 @@
-"""Done means 6, 7 and 9 and the rest of the public API: presets, training, sizes, input errors."""
+"""The tokenizer's public API: presets, training, sizes, input errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Done means 1 and 2: truncation invariance of the encoder and time causality of encoder and decoder."""
+"""Truncation invariance of the encoder and time causality of encoder and decoder."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Done means 4 and 8: keep_k equals truncation, any length; token counts of long videos."""
+"""Detokenize: keep_k equals truncation, any length; token counts of long videos."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The generator's model config: one dataclass, stored in every checkpoint so a model rebuilds itself.
 
-Paper scaling (DESIGN.md section 4): width = 64 * depth, heads = depth (head_dim 64). Leaving ``width``
+Paper scaling: width = 64 * depth, heads = depth (head_dim 64). Leaving ``width``
 or ``heads`` at 0 applies that rule.
 """
 

@@ -20,10 +20,10 @@ from videoflextok.nn.norms import RMSNorm
 
 QK_NORMS = ("rms", "layernorm", "none")  # RMSNorm with a learned scale per head channel / LayerNorm, no affine / off
 
-# Largest score matrix (batch x heads x queries x keys) for which bf16 attention on CPU runs as two matmuls
-# and a softmax instead of the fused kernel: measured on one core (L = 480 tokens, head_dim 64, the tokenizer's
-# block-causal mask) forward + backward 1.35-1.6x faster that way in bf16; in fp32 the fused kernel is faster,
-# and for long sequences its O(N) memory matters more, so those keep F.scaled_dot_product_attention.
+# Largest score matrix (batch x heads x queries x keys) for which bf16 attention on CPU runs as two matmuls and a
+# softmax instead of the fused kernel: faster that way for short sequences in bf16 (README, performance); in fp32
+# the fused kernel is faster, and for long sequences its O(N) memory matters more, so those keep
+# F.scaled_dot_product_attention.
 CPU_BF16_EXPLICIT_MAX_SCORES = 1 << 24
 
 

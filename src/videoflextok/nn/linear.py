@@ -1,9 +1,9 @@
 """``nn.Linear`` that can multiply by a row-major copy of its weight during CPU sampling.
 
 One input row times ``nn.Linear``'s ``[out, in]`` weight runs much slower on CPU than times the same weight stored
-``[in, out]``: measured on one core, 4.8 vs 1.2 ms for the 64,000 x 128 output layer, and 64 vs 35 us for a
-682 x 128 layer whose weight is not in cache (as in token-by-token sampling, where the output layer evicts the
-blocks' weights every token). :func:`row_major_weights` makes those copies for the length of a sampling run.
+``[in, out]``, above all for a large output layer and for weights that are not in cache (as in token-by-token
+sampling, where the output layer evicts the blocks' weights every token; the README's performance section has the
+measurements). :func:`row_major_weights` makes those copies for the length of a sampling run.
 """
 
 from __future__ import annotations
