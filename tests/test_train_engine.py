@@ -274,6 +274,20 @@ def test_time_budget_stops_with_a_checkpoint_and_logs_wall_time(tmp_path):
     assert rows[-1]["step"] == 1 and 0 < rows[-1]["train_s"] <= spent
 
 
+def test_a_run_ended_by_its_time_budget_still_validates_its_last_step(tmp_path):
+    from videoflextok.train.loop import Trainer
+    from videoflextok.train.metrics_log import read_metrics
+
+    run = apply_overrides(ToyRun(), ["train.steps=50", "train.max_minutes=1e-9", "train.val_every=20"])
+    torch.manual_seed(run.train.seed)
+    seen = []
+    trainer = Trainer(ToyModel(run.model), run.train, tmp_path / "run", ToyData(run.n, run.model.dim, run.poison),
+                      validator=lambda model, step, out: seen.append(step) or {"score": float(step)})
+    assert trainer.fit().step == 1
+    assert seen == [1]  # not a multiple of val_every, but the run's last step
+    assert [r["step"] for r in read_metrics(tmp_path / "run", split="val")] == [1]
+
+
 def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
     from videoflextok.errors import ConfigError
 

@@ -206,6 +206,7 @@ class Trainer:
         consecutive, last_loss, last_ckpt = 0, float("nan"), None
         step = start_step
         end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
+        budget_end = -1  # the step at which train.max_minutes ran out
         try:
             while step < end:
                 set_lr(optimizer, lr_at(step, cfg))
@@ -250,7 +251,7 @@ class Trainer:
                 if cfg.max_minutes > 0:  # a time budget: every rank stops at the same step
                     spent = seconds_before + time.perf_counter() - session_t >= 60 * cfg.max_minutes
                     if D.all_reduce(torch.tensor([float(spent)], device=device), info, op="max").item() > 0:
-                        end = step
+                        end = budget_end = step
                 position += sampler.global_batch
                 bar.update(1)
 
@@ -264,7 +265,8 @@ class Trainer:
                     bar.set_postfix(loss=f"{last_loss:.4f}", sps=f"{row['samples_per_s']:.1f}")
                     window.clear()
                     window_t, window_steps = time.perf_counter(), 0
-                if self.validator is not None and cfg.val_every and (step % cfg.val_every == 0 or step == cfg.steps):
+                last = step in (cfg.steps, budget_end)  # a run's last step validates, also when the budget ends it
+                if self.validator is not None and cfg.val_every and (step % cfg.val_every == 0 or last):
                     self._validate(model, ema, step, info, logger, fsdp_root)
                 if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or step == end:
                     training_state = {
