@@ -226,7 +226,7 @@ def test_x_prediction_turns_a_clean_estimate_into_the_velocity():
     cfg = model.config
     x0 = torch.randn(2, 5, cfg.num_patches, cfg.patch_dim)
     regs = torch.zeros(2, 5, cfg.K, cfg.decoder_dim)
-    model.decoder.forward = lambda x, s, registers, return_layer=None: x0  # a perfect clean-latent predictor
+    model.decoder.forward_with_hidden = lambda x, s, registers, layer: (x0, None)  # a perfect clean-latent predictor
     out = euler_sample(lambda x, s: model.velocity(x, s[:, None].expand(-1, 5), regs), torch.randn_like(x0), 4)
     torch.testing.assert_close(out, x0, atol=1e-5, rtol=1e-5)
     # and the training target is met exactly by that predictor: v = (x_s - x0) / s = eps - x0

@@ -88,17 +88,16 @@ class FlowDecoder(nn.Module):
             return regs
         return regs + self.reg_pos + self.reg_time[:frames, None]
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        s: torch.Tensor,
-        registers: torch.Tensor,
-        return_layer: int | None = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """x: [B, T, N, patch_dim] noised patches; s: [B, T] flow time per frame; registers: [B, T, K, d].
+    def forward(self, x: torch.Tensor, s: torch.Tensor, registers: torch.Tensor) -> torch.Tensor:
+        """x: [B, T, N, patch_dim] noised patches; s: [B, T] flow time per frame; registers: [B, T, K, d]
+        -> the prediction, [B, T, N, patch_dim]."""
+        return self.forward_with_hidden(x, s, registers, None)[0]
 
-        With ``return_layer = l`` also returns the patch-token states after block l, [B, T, N, d] (for REPA).
-        """
+    def forward_with_hidden(
+        self, x: torch.Tensor, s: torch.Tensor, registers: torch.Tensor, layer: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`forward`, and the patch-token states after block ``layer`` (1-based), [B, T, N, d] (for REPA;
+        None when ``layer`` is None)."""
         b, t, n, _ = x.shape
         k = registers.shape[2]
         h = self.patch_in(x.to(self.patch_in.weight.dtype)) + patch_positions(self, self.cfg, t)
@@ -110,10 +109,7 @@ class FlowDecoder(nn.Module):
         hidden = None
         for i, block in enumerate(self.blocks):
             seq = block(seq, c, (n, k), mask=mask)
-            if return_layer == i + 1:
+            if layer == i + 1:
                 hidden = rearrange(seq, "b (t n) d -> b t n d", t=t)[:, :, :n]
         patches = rearrange(seq, "b (t n) d -> b t n d", t=t)[:, :, :n]
-        v = self.final(patches, c)
-        if return_layer is not None:
-            return v, hidden
-        return v
+        return self.final(patches, c), hidden

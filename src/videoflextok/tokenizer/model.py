@@ -164,20 +164,23 @@ class VideoFlexTok(nn.Module):
         """latents [B, C, T', h, w] -> video [B, 3, F, H, W] (not clamped)."""
         return self.compressor.decode(latent)
 
-    def velocity(
-        self, x: torch.Tensor, s: torch.Tensor, registers: torch.Tensor, return_layer: int | None = None
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's velocity estimate: x [B, T, N, patch_dim] at flow times s [B, T] -> v, same shape as x.
+    def velocity(self, x: torch.Tensor, s: torch.Tensor, registers: torch.Tensor) -> torch.Tensor:
+        """The decoder's velocity estimate: x [B, T, N, patch_dim] at flow times s [B, T] -> v, same shape as x."""
+        return self.velocity_with_hidden(x, s, registers, None)[0]
+
+    def velocity_with_hidden(
+        self, x: torch.Tensor, s: torch.Tensor, registers: torch.Tensor, layer: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`velocity` and the decoder's patch states after block ``layer`` (None: not kept).
 
         With ``prediction: x`` the decoder predicts the clean latent x_hat and v = (x - x_hat) / max(s, s_min):
         the network then never has to carry the noise through its width (useful when patch_dim > width).
         """
-        out = self.decoder(x, s, registers, return_layer=return_layer)
-        pred, hidden = out if return_layer is not None else (out, None)
+        pred, hidden = self.decoder.forward_with_hidden(x, s, registers, layer)
         if self.config.prediction == "x":
             denom = s.clamp_min(self.config.x_pred_min_time)[:, :, None, None]
             pred = (x.float() - pred.float()) / denom
-        return pred if return_layer is None else (pred, hidden)
+        return pred, hidden
 
     def latent_velocity(self, x: torch.Tensor, s: torch.Tensor, registers: torch.Tensor, prefix: bool) -> torch.Tensor:
         """The velocity in the latent layout: x [B, C, T, h, w] at flow time s [B] -> fp32, same shape as x.
@@ -352,8 +355,7 @@ class VideoFlexTok(nn.Module):
         target = velocity_target(x0, eps)
 
         use_repa = self.repa_head is not None and bool(self._repa_network) and chunks is not None
-        out = self.velocity(x_s, s, cond, return_layer=cfg.repa_layer if use_repa else None)
-        pred, hidden = out if use_repa else (out, None)
+        pred, hidden = self.velocity_with_hidden(x_s, s, cond, cfg.repa_layer if use_repa else None)
         weight = (~prefix_frames).float()  # the clean prefix is not in the loss
         per_frame = (pred.float() - target).pow(2).mean(dim=(2, 3))  # [B, T]
         if cfg.flow_loss == "x":  # (v_hat - v)^2 * s^2 = (x_hat - x0)^2: every noise level weighs the same
