@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from videoflextok.checkpoint import EMA_FILE, MODEL_FILE, atomic_folder, load_pretrained, save_pretrained
+from videoflextok.atomic import atomic_folder
+from videoflextok.checkpoint import EMA_FILE, MODEL_FILE, load_pretrained, save_pretrained
 from videoflextok.errors import CheckpointError
 from videoflextok.train.checkpoint import (
     STATE_FILE,
@@ -123,7 +124,7 @@ def test_damaged_checkpoint_gives_one_sentence(tmp_path, damage):
 
 
 def test_training_state_refuses_pickled_objects(tmp_path):
-    from videoflextok.checkpoint import file_digest
+    from videoflextok.atomic import file_digest
 
     net, _ = saved(tmp_path)
     folder = save_training_checkpoint(tmp_path / "run", 1, net, net.state_dict(), None, {"step": 1}, keep_last=2)

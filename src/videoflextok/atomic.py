@@ -1,4 +1,5 @@
-"""Atomic file writes: readers (and a crash at any moment) see either the old file or the complete new one.
+"""Atomic file and folder writes: readers (and a crash at any moment) see either the old file or the complete new
+one.
 
 Every file this package writes for a user (checkpoints, videos, token shards, statistics, plots, caches)
 goes through :func:`atomic_file`: write to a temp file in the same folder, fsync, rename over the target.
@@ -8,10 +9,14 @@ goes through :func:`atomic_file`: write to a temp file in the same folder, fsync
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from videoflextok.errors import ConfigError
 
@@ -72,3 +77,42 @@ def check_out_folder(out: str | os.PathLike) -> Path:
     if not folder.parent.is_dir():
         raise ConfigError(f"the parent folder of --out '{folder}' does not exist")
     return folder
+
+
+@contextlib.contextmanager
+def atomic_folder(final: str | Path) -> Iterator[Path]:
+    """Yield a temp folder beside ``final``; on success fsync its files and rename it to ``final``.
+
+    An existing ``final`` is replaced (moved aside, then deleted). On any error the temp folder is
+    removed and ``final`` is untouched.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=final.parent))
+    try:
+        tmp.chmod(0o777 & ~umask())  # mkdtemp creates 0700; give the folder the usual permissions
+        yield tmp
+        for f in tmp.iterdir():
+            f.chmod(0o666 & ~umask())
+            fsync_path(f)
+        fsync_path(tmp)
+        if final.exists():
+            old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+        fsync_path(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def file_digest(path: Path) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex}`` of one file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 
 from videoflextok.atomic import TMP_PREFIX, atomic_file, atomic_write_text
-from videoflextok.checkpoint import read_safetensors, write_safetensors
 from videoflextok.errors import CheckpointError, DataError
+from videoflextok.safetensors_io import read_safetensors, write_safetensors
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.json"

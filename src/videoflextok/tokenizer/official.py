@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from videoflextok.checkpoint import read_safetensors, read_safetensors_metadata
 from videoflextok.errors import CheckpointError
+from videoflextok.safetensors_io import read_safetensors, read_safetensors_metadata
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.official_tree import fail, literal, official_config
 

@@ -27,20 +27,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from videoflextok.atomic import TMP_PREFIX, atomic_write_text
+from videoflextok.atomic import TMP_PREFIX, atomic_folder, atomic_write_text, file_digest
 from videoflextok.checkpoint import (
     CONFIG_FILE,
     MODEL_FILE,
-    atomic_folder,
-    file_digest,
     load_pretrained,
     read_checkpoint_config,
-    read_safetensors,
     save_pretrained,
     verify_files,
     write_model_files,
 )
 from videoflextok.errors import CheckpointError
+from videoflextok.safetensors_io import read_safetensors
 
 __all__ = [
     "STATE_FILE", "save_pretrained", "load_pretrained", "save_training_checkpoint", "latest_checkpoint",
