@@ -319,3 +319,11 @@ def test_register_mixing_ties_registers_to_places_from_step_zero():
         dec(xs, s, regs)
         moved = seen.pop("h")[:, : cfg.num_patches]
     torch.testing.assert_close((moved - base[:, : cfg.num_patches])[0], dec.mix[:, :1] * torch.ones(cfg.decoder_dim))
+
+
+def test_repa_on_cached_latents_is_an_error_not_a_silent_skip():
+    model = small_model("repa_feature_dim=8", randomize=False).train()
+    model.attach_repa(torch.nn.Conv3d(3, 8, 1))
+    latent = torch.randn(2, model.config.compressor.channels, 5, 4, 4)
+    with pytest.raises(ConfigError, match="REPA needs the video frames"):
+        model.training_losses({"latent": latent})

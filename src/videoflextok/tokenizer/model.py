@@ -354,7 +354,9 @@ class VideoFlexTok(nn.Module):
         x_s = add_noise(x0, eps, s_noise[:, :, None, None])
         target = velocity_target(x0, eps)
 
-        use_repa = self.repa_head is not None and bool(self._repa_network) and chunks is not None
+        use_repa = self.repa_head is not None and bool(self._repa_network)
+        if use_repa and chunks is None:
+            raise ConfigError("REPA needs the video frames, but this batch holds cached latents; train on videos")
         pred, hidden = self.velocity_with_hidden(x_s, s, cond, cfg.repa_layer if use_repa else None)
         weight = (~prefix_frames).float()  # the clean prefix is not in the loss
         per_frame = (pred.float() - target).pow(2).mean(dim=(2, 3))  # [B, T]
