@@ -38,7 +38,13 @@ def generate(
     use_kv_cache: bool = True,
     return_logits: bool = False,
 ):
-    """Token grids [B, T', k] sampled from ``model``, one per condition (see ``VideoGenerator.generate``)."""
+    """Sample token grids, one per condition (also ``VideoGenerator.generate``).
+
+    cond: class ids (list or LongTensor [B]) or B prompts. Returns ``tokens [B, T', k]`` (LongTensor,
+    k = ``tokens_per_frame``, default the trained K) or, with ``return_logits``, ``(tokens, logits)``
+    where ``logits [B, T'*k, vocab]`` are the guided logits each token was drawn from (before
+    temperature/top-k/top-p). CFG runs the conditional and null halves in one batch of 2B rows.
+    """
     model.check_condition(cond, sampling=True)
     k = tokens_per_frame or model.config.tokens_per_frame
     model.check_budget(num_frames_latent, k)

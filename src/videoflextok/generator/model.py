@@ -325,31 +325,8 @@ class VideoGenerator(nn.Module):
     # ------------------------------------------------------------------------------------------------
     # sampling
 
-    @torch.no_grad()
-    def generate(
-        self,
-        cond: Condition,
-        num_frames_latent: int,
-        tokens_per_frame: int | None = None,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        cfg_scale: float = 1.0,
-        generator: torch.Generator | None = None,
-        use_kv_cache: bool = True,
-        return_logits: bool = False,
-    ):
-        """Sample token grids, one per condition (see :func:`videoflextok.generator.autoregressive.generate`).
-
-        cond: class ids (list or LongTensor [B]) or B prompts. Returns ``tokens [B, T', k]`` (LongTensor,
-        k = ``tokens_per_frame``, default the trained K) or, with ``return_logits``, ``(tokens, logits)``
-        where ``logits [B, T'*k, vocab]`` are the guided logits each token was drawn from (before
-        temperature/top-k/top-p). CFG runs the conditional and null halves in one batch of 2B rows.
-        """
-        return autoregressive.generate(
-            self, cond, num_frames_latent, tokens_per_frame, temperature, top_k, top_p, cfg_scale, generator,
-            use_kv_cache, return_logits,
-        )
+    # token-by-token sampling with a KV cache: model.generate(cond, num_frames_latent, ...) -> tokens [B, T', k]
+    generate = autoregressive.generate
 
 
 def preset_config(name: str, overrides: list[str] | tuple[str, ...] = ()) -> GeneratorConfig:
