@@ -35,6 +35,7 @@ from videoflextok.tokenizer.nested_dropout import sample_keep_k
 from videoflextok.tokenizer.official import is_official, load_official
 from videoflextok.tokenizer.patches import patchify, unpatchify
 from videoflextok.tokenizer.repa import RepaHead, repa_loss, target_features
+from videoflextok.tokenizer.streaming import Streaming
 from videoflextok.tokenizer.tokens import check_tokens
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # "org/name" of a Hugging Face Hub model
@@ -46,7 +47,7 @@ def _pin_first_frame(x: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
     return torch.cat([first, x[:, :, 1:]], dim=2)
 
 
-class VideoFlexTok(nn.Module):
+class VideoFlexTok(Streaming, nn.Module):
     """The tokenizer. ``VideoFlexTok(config)`` or ``VideoFlexTok.from_preset("tiny")``.
 
     ``compressor`` (optional) replaces the one built from ``config.compressor`` (e.g. a trained VAE); it must
