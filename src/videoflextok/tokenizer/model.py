@@ -196,16 +196,24 @@ class VideoFlexTok(Streaming, nn.Module):
 
     # ------------------------------------------------------------------ tokenize
     @torch.no_grad()
-    def tokenize(self, video: torch.Tensor, posterior: str = "mean") -> list[torch.Tensor]:
+    def tokenize(
+        self, video: torch.Tensor, posterior: str = "mean", target_psnr: float | None = None
+    ) -> list[torch.Tensor]:
         """video: [B, 3, T, H, W] in [-1, 1] -> list of B LongTensor [T', K], T' = 1 + (T - 1) / 4.
 
         posterior: "mean" (deterministic, the default) or "sample" (see :meth:`encode_latents`).
+        target_psnr: keep the first k_b tokens of every row of video b, the smallest k_b whose estimated
+        reconstruction reaches this PSNR in dB (:mod:`.adaptive`); the rows are then [T', k_b].
         """
         check_video(video, self.config)
         chunks = split_chunks(video.to(self.device), self.config)
         latent = self.encode_latents(chunks, posterior)
         _, ids = self.encoder(patchify(latent, self.config.patch_size))
-        return list(merge_chunk_tokens(ids, video.shape[0]).unbind(0))
+        tokens = list(merge_chunk_tokens(ids, video.shape[0]).unbind(0))
+        if target_psnr is not None:  # the budget measures PSNR with eval's metrics, imported only then
+            from videoflextok.tokenizer.adaptive import cut_to_target
+            return cut_to_target(self, video, tokens, target_psnr)
+        return tokens
 
     # ------------------------------------------------------------------ detokenize
     @torch.no_grad()
