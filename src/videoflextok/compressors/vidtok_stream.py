@@ -50,7 +50,7 @@ class TemporalTails:
         x = args[0]
         tail = self.tails.get(id(layer))
         full = x if tail is None else torch.cat([tail, x], dim=1)
-        self.tails[id(layer)] = full[:, -TAIL:]
+        self.tails[id(layer)] = full[:, -TAIL:].clone()  # a view would keep all of ``full`` alive
         prepended = 0 if tail is None else tail.shape[1]
         if isinstance(layer, TimeResample):
             ratio = 0.5 if layer.down else 2.0

@@ -14,7 +14,7 @@ k, estimate = choose_keep_k(model, video[:1], tokens[0], 22.0)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -61,13 +61,20 @@ def choose_keep_k(
     ks = sorted(set(candidates if candidates is not None else keep_choices(model.config.K)))
     if not ks or ks[0] < 1 or ks[-1] > rows.shape[1]:
         raise ConfigError(f"budget candidates must lie in 1..{rows.shape[1]}, got {list(ks)}")
-    best = (ks[0], float("-inf"))
-    for k in ks:
-        estimate = estimate_psnr(model, video, rows, k, seed)
+    return first_reaching(((k, estimate_psnr(model, video, rows, k, seed)) for k in ks), target_psnr)
+
+
+def first_reaching(estimates: Iterable[tuple[int, float]], target_psnr: float) -> tuple[int, float]:
+    """The first (k, estimate) of ``estimates`` (k ascending, consumed lazily) whose estimate reaches the target;
+    when none does, the first with the best estimate."""
+    best = None
+    for k, estimate in estimates:
         if estimate >= target_psnr:
             return k, estimate
-        if estimate > best[1]:
+        if best is None or estimate > best[1]:
             best = (k, estimate)
+    if best is None:
+        raise ValueError("no budget candidates")
     return best
 
 

@@ -200,7 +200,7 @@ class StreamDecoder:
         self.noise = model._draw_noise(1, cfg.chunk_latent_frames, self.generator)
         self.stream = decode_stream(model.compressor)
         self.stream.push(self.condition)  # frame 0 was already sent by the previous chunk
-        self.codes, self.keep, self.sent = self.codes[:, -1:], self.keep[:, -1:], 1
+        self.codes, self.keep, self.sent = self.codes[:, -1:].clone(), self.keep[:, -1:].clone(), 1
 
     def _check(self, rows: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """The rows as a list of LongTensor [k] (cut to keep_k); TokenError on anything else."""
