@@ -8,7 +8,7 @@ full decode.
 
 ```python
 tokens = model.tokenize(video, target_psnr=22.0)      # list of LongTensor [T', k_b], one k per video
-k, estimate = choose_keep_k(model, video[:1], tokens[0], 22.0)
+k, estimate = choose_keep_k(model, video[:1], model.tokenize(video[:1])[0], 22.0)   # the same choice for video 0
 ```
 """
 
@@ -27,12 +27,11 @@ ESTIMATE_SEED = 0  # seed of the estimate's noise
 
 
 @torch.no_grad()
-def reconstruct(
-    model, video: torch.Tensor, rows: torch.Tensor, k: int, steps: int | None = None, seed: int = ESTIMATE_SEED
-) -> torch.Tensor:
-    """Decode the first k tokens of ``rows`` [T', K] (``steps`` Euler steps, noise seeded with ``seed``, through the
-    streaming decoder, so any length works) -> [1, 3, T, H, W] in [-1, 1] on the CPU."""
-    generator = torch.Generator(device=model.device).manual_seed(seed)
+def reconstruct(model, rows: torch.Tensor, k: int, steps: int | None = None, seed: int = ESTIMATE_SEED) -> torch.Tensor:
+    """Decode the first k tokens of ``rows`` [T', K] (``steps`` Euler steps, noise drawn on the CPU from ``seed``, so
+    every device gives the same estimate; through the streaming decoder, so any length works) -> [1, 3, T, H, W] in
+    [-1, 1] on the CPU."""
+    generator = torch.Generator().manual_seed(seed)
     decoder = model.stream_decoder(keep_k=k, steps=steps, generator=generator)
     return torch.cat([decoder.push(rows), decoder.flush()], dim=2)
 
@@ -40,7 +39,7 @@ def reconstruct(
 def estimate_psnr(model, video: torch.Tensor, rows: torch.Tensor, k: int, seed: int = ESTIMATE_SEED) -> float:
     """The estimated PSNR (dB, the mean over frames) of decoding ``rows`` [T', K] from k tokens per latent frame;
     video: [1, 3, T, H, W] in [-1, 1], the clip the rows came from."""
-    recon = reconstruct(model, video, rows, k, steps=ESTIMATE_STEPS, seed=seed)
+    recon = reconstruct(model, rows, k, steps=ESTIMATE_STEPS, seed=seed)
     return float(psnr(recon, video.cpu()).mean())
 
 
