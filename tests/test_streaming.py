@@ -177,3 +177,23 @@ def test_bad_input_is_refused() -> None:
         acausal.stream_encoder()
     with pytest.raises(ConfigError, match="not causal"):
         acausal.stream_decoder()
+
+
+def test_learned_vae_compressor_streams_by_recomputing_within_the_chunk() -> None:
+    """The learned causal VAE (no causal-conv tails of its own here) re-runs on the chunk's frames so far: the rows
+    still equal tokenize, and the decoder equals detokenize (float rounding)."""
+    from videoflextok.tokenizer.model import preset_config
+    from videoflextok.vae import VAEConfig, VideoVAE
+
+    torch.manual_seed(0)
+    vae = VideoVAE(VAEConfig(base_channels=8, channel_mults=(1, 2, 2, 2), num_res_blocks=1, latent_channels=4))
+    cfg = preset_config("tiny", ["resolution=32", "K=4", "compressor.kind=vae", "compressor.spatial_factor=8",
+                                 "compressor.channels=4", "patch_size=1", "encoder_depth=1", "decoder_depth=1",
+                                 "encoder_dim=32", "decoder_dim=32", "max_frames=33", "sample_steps=2"])
+    model = VideoFlexTok(cfg, compressor=vae.freeze()).eval()
+    video = random_video(1, 33, resolution=32, seed=11)
+    tokens = model.tokenize(video)[0]
+    assert torch.equal(torch.stack(uneven_push(model.stream_encoder(), video, seed=12)), tokens)
+    full = model.detokenize([tokens], generator=torch.Generator().manual_seed(3))
+    out = model.stream_decoder(generator=torch.Generator().manual_seed(3)).push(tokens)
+    torch.testing.assert_close(out, full, atol=1e-4, rtol=0)

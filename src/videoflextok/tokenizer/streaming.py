@@ -77,7 +77,8 @@ class _EncoderChunk:
 
 class StreamEncoder:
     """``push(frames [1, 3, t, H, W] in [-1, 1]) -> list of LongTensor [K]``: the token rows of the latent frames
-    the new frames complete (see the module docstring). Any t >= 0 per push; no limit on the video's length."""
+    the new frames complete (see the module docstring). Any t >= 0 per push; no limit on the video's length. The
+    compressor gives its deterministic code (``tokenize``'s default posterior "mean")."""
 
     def __init__(self, model) -> None:
         check_streamable(model.compressor)
