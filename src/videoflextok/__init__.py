@@ -16,6 +16,8 @@ _LAZY = {
     "VideoFlexTok": "videoflextok.tokenizer.model",
     "VideoVAE": "videoflextok.vae.model",
     "VideoGenerator": "videoflextok.generator.model",
+    "save_tokens": "videoflextok.tokenizer.token_file",
+    "load_tokens": "videoflextok.tokenizer.token_file",
 }
 
 __all__ = ["__version__", *_LAZY]

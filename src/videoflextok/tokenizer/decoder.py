@@ -62,7 +62,7 @@ class FlowDecoder(nn.Module):
     ) -> torch.Tensor:
         """Register conditioning [B, T, K, d].
 
-        codes: [B, T, K, D] FSQ codes (entries after keep_k are ignored); keep_k: [B] int64;
+        codes: [B, T, K, D] FSQ codes (entries after keep_k are ignored); keep_k: [B] or [B, T] int64;
         null: optional bool [B, T], True where a frame's registers become the null registers;
         prefix: optional bool [B, T], True for clean prefix frames (their registers become the prefix token, or
         the null registers when the config has no prefix token). Applied in that order: keep_k, prefix, null.

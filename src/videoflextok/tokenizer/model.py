@@ -34,6 +34,7 @@ from videoflextok.tokenizer.nested_dropout import sample_keep_k
 from videoflextok.tokenizer.official import is_official, load_official
 from videoflextok.tokenizer.patches import patchify, unpatchify
 from videoflextok.tokenizer.repa import RepaHead, repa_loss, target_features
+from videoflextok.tokenizer.streaming import Streaming
 from videoflextok.tokenizer.tokens import check_tokens
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # "org/name" of a Hugging Face Hub model
@@ -45,7 +46,7 @@ def _pin_first_frame(x: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
     return torch.cat([first, x[:, :, 1:]], dim=2)
 
 
-class VideoFlexTok(nn.Module):
+class VideoFlexTok(Streaming, nn.Module):
     """The tokenizer. ``VideoFlexTok(config)`` or ``VideoFlexTok.from_preset("tiny")``.
 
     ``compressor`` (optional) replaces the one built from ``config.compressor`` (e.g. a trained VAE); it must
@@ -197,16 +198,24 @@ class VideoFlexTok(nn.Module):
 
     # ------------------------------------------------------------------ tokenize
     @torch.no_grad()
-    def tokenize(self, video: torch.Tensor, posterior: str = "mean") -> list[torch.Tensor]:
+    def tokenize(
+        self, video: torch.Tensor, posterior: str = "mean", target_psnr: float | None = None
+    ) -> list[torch.Tensor]:
         """video: [B, 3, T, H, W] in [-1, 1] -> list of B LongTensor [T', K], T' = 1 + (T - 1) / 4.
 
         posterior: "mean" (deterministic, the default) or "sample" (see :meth:`encode_latents`).
+        target_psnr: keep the first k_b tokens of every row of video b, the smallest k_b whose estimated
+        reconstruction reaches this PSNR in dB (:mod:`.adaptive`); the rows are then [T', k_b].
         """
         check_video(video, self.config)
         chunks = split_chunks(video.to(self.device), self.config)
         latent = self.encode_latents(chunks, posterior)
         _, ids = self.encoder(patchify(latent, self.config.patch_size))
-        return list(merge_chunk_tokens(ids, video.shape[0]).unbind(0))
+        tokens = list(merge_chunk_tokens(ids, video.shape[0]).unbind(0))
+        if target_psnr is not None:  # the budget measures PSNR with eval's metrics, imported only then
+            from videoflextok.tokenizer.adaptive import cut_to_target
+            return cut_to_target(self, video, tokens, target_psnr)
+        return tokens
 
     # ------------------------------------------------------------------ detokenize
     @torch.no_grad()

@@ -31,11 +31,12 @@ def sample_keep_k(
 
 
 def keep_mask(keep_k: torch.Tensor, K: int) -> torch.Tensor:
-    """keep_k: [B] -> bool [B, K], True for registers 0..k-1."""
-    return torch.arange(K, device=keep_k.device)[None, :] < keep_k[:, None]
+    """keep_k: [B] (or [B, T]) -> bool [B, K] (or [B, T, K]), True for registers 0..k-1."""
+    return torch.arange(K, device=keep_k.device) < keep_k[..., None]
 
 
 def apply_nested_dropout(registers: torch.Tensor, keep_k: torch.Tensor, mask_token: torch.Tensor) -> torch.Tensor:
-    """registers: [B, T, K, d], keep_k: [B], mask_token: [d] -> [B, T, K, d] with registers >= k replaced."""
-    keep = keep_mask(keep_k, registers.shape[2])[:, None, :, None]
+    """registers: [B, T, K, d], keep_k: [B] (one k per video) or [B, T] (one per latent frame), mask_token: [d]
+    -> [B, T, K, d] with registers >= k replaced."""
+    keep = keep_mask(keep_k if keep_k.ndim == 2 else keep_k[:, None], registers.shape[2])[..., None]
     return torch.where(keep, registers, mask_token.to(registers.dtype))
