@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from tokenizer_helpers import random_video, small_model
+from videoflextok.compressors.base import PixelCompressor
 from videoflextok.compressors.vidtok_stream import VidTokDecodeStream, VidTokEncodeStream
 from videoflextok.errors import ConfigError, TokenError, VideoShapeError
-from videoflextok.tokenizer.compressor import PixelCompressor
 from videoflextok.tokenizer.compressor_stream import RecomputeEncodeStream
 from videoflextok.tokenizer.model import VideoFlexTok
 from videoflextok.tokenizer.nested_dropout import apply_nested_dropout

@@ -16,47 +16,19 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange, reduce
 
+from videoflextok.psnr import PSNR_MAX_DB, mse, psnr, psnr_from_mse, unit_pair
+
+__all__ = ["PSNR_MAX_DB", "gaussian_window", "mae", "mse", "psnr", "psnr_from_mse", "reconstruction_metrics", "ssim"]
+
 SSIM_SIGMA = 1.5  # Gaussian window standard deviation (pixels)
 SSIM_TRUNCATE = 3.5  # window radius in standard deviations (radius = int(3.5 * 1.5 + 0.5) = 5)
 SSIM_K1, SSIM_K2 = 0.01, 0.03  # stability constants of Wang et al.
-PSNR_MAX_DB = 100.0  # PSNR of identical frames (mse clamped to 1e-10)
-
-
-def _to_unit(video: torch.Tensor) -> torch.Tensor:
-    """[B, 3, T, H, W] in [-1, 1] -> float64 in [0, 1]."""
-    if video.ndim != 5:
-        raise ValueError(f"Expected video [B, C, T, H, W], got {tuple(video.shape)}.")
-    return (video.double() + 1.0) / 2.0
-
-
-def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    if pred.shape != target.shape:
-        raise ValueError(f"Prediction and target shapes differ: {tuple(pred.shape)} vs {tuple(target.shape)}.")
-    return _to_unit(pred), _to_unit(target.to(pred.device))
 
 
 def mae(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error per frame. pred, target: [B, C, T, H, W] in [-1, 1] -> [B, T] (on [0, 1] scale)."""
-    p, t = _check_pair(pred, target)
+    p, t = unit_pair(pred, target)
     return reduce((p - t).abs(), "b c t h w -> b t", "mean")
-
-
-def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per frame. pred, target: [B, C, T, H, W] in [-1, 1] -> [B, T] (on [0, 1] scale)."""
-    p, t = _check_pair(pred, target)
-    return reduce((p - t) ** 2, "b c t h w -> b t", "mean")
-
-
-def psnr_from_mse(mse_value: torch.Tensor | float) -> torch.Tensor:
-    """PSNR in dB of a mean squared error on the [0, 1] scale: 10 log10(1 / mse), at most PSNR_MAX_DB."""
-    value = torch.as_tensor(mse_value, dtype=torch.float64)
-    return 10.0 * torch.log10(1.0 / value.clamp_min(10 ** (-PSNR_MAX_DB / 10)))
-
-
-def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB per frame, 10 log10(1 / mse) with data range 1 (the one PSNR of this package: training logs,
-    evaluation, the demo and the benchmarks average it over frames and clips). [B, C, T, H, W] -> [B, T]."""
-    return psnr_from_mse(mse(pred, target))
 
 
 def gaussian_window(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE) -> torch.Tensor:
@@ -79,7 +51,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
     Needs H, W >= 11 (the window size).
     """
-    p, t = _check_pair(pred, target)
+    p, t = unit_pair(pred, target)
     b, c, n_t = p.shape[:3]
     window = gaussian_window()
     if min(p.shape[-2:]) < window.numel():

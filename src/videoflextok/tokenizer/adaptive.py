@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from videoflextok.errors import ConfigError
-from videoflextok.eval.metrics import psnr
+from videoflextok.psnr import psnr
 from videoflextok.tokenizer.nested_dropout import keep_choices
 
 ESTIMATE_STEPS = 1  # Euler steps of the estimate

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 
 from videoflextok.atomic import atomic_file
-from videoflextok.checkpoint import read_safetensors_header
 from videoflextok.config import to_dict
 from videoflextok.errors import CheckpointError, TokenError
+from videoflextok.safetensors_io import read_safetensors_header
 
 FORMAT = "videoflextok-tokens"
 FORMAT_VERSION = 1
