@@ -192,3 +192,21 @@ def test_fine_tuning_from_the_official_weights(tmp_path):
     assert changed and not any(k.startswith("compressor.") for k in changed)  # the VAE stays frozen
     tokens = tuned.tokenize(io_tensors()["video"])
     assert tokens[0].shape == (5, 16) and int(tokens[0].max()) < tuned.config.vocab_size
+
+
+def test_a_hub_id_is_downloaded_only_through_huggingface_hub(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from videoflextok.tokenizer.official import local_path
+
+    asked = []
+    fake = types.SimpleNamespace(snapshot_download=lambda repo: asked.append(repo) or str(tmp_path))
+    monkeypatch.setitem(sys.modules, "huggingface_hub", fake)  # never the network in tests
+    assert local_path("EPFL-VILAB/videoflextok_d18_d18_k600") == tmp_path and asked == [
+        "EPFL-VILAB/videoflextok_d18_d18_k600"
+    ]
+    assert local_path(HUB) == HUB and len(asked) == 1  # a local folder is never looked up
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+    with pytest.raises(CheckpointError, match="huggingface_hub"):
+        local_path("org/name")

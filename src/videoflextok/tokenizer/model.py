@@ -8,7 +8,6 @@ guidance -> compressor.decode. Long videos are handled chunk by chunk (see :mod:
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -19,7 +18,7 @@ from torch import nn
 from videoflextok.checkpoint import load_pretrained, save_pretrained
 from videoflextok.compressors.base import build_compressor, check_compressor
 from videoflextok.config import model_preset
-from videoflextok.errors import CheckpointError, ConfigError
+from videoflextok.errors import ConfigError
 from videoflextok.flow import Guidance, add_noise, euler_sample, guided_velocity, sample_times, velocity_target
 from videoflextok.tokenizer.chunking import (
     check_video,
@@ -31,13 +30,12 @@ from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.decoder import FlowDecoder
 from videoflextok.tokenizer.encoder import RegisterEncoder
 from videoflextok.tokenizer.nested_dropout import sample_keep_k
-from videoflextok.tokenizer.official import is_official, load_official
+from videoflextok.tokenizer.official import is_official, load_official, local_path
 from videoflextok.tokenizer.patches import patchify, unpatchify
 from videoflextok.tokenizer.repa import RepaHead, repa_loss, target_features
 from videoflextok.tokenizer.streaming import Streaming
 from videoflextok.tokenizer.tokens import check_tokens
 
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # "org/name" of a Hugging Face Hub model
 POSTERIORS = ("mean", "sample")  # how video is turned into compressor latents (see VideoFlexTok.encode_latents)
 
 
@@ -91,9 +89,7 @@ class VideoFlexTok(Streaming, nn.Module):
         single file, the largest side its position tables cover). Only models with per-axis position tables
         (``posemb: axial``, as the released ones) can change it.
         """
-        path = Path(source)
-        if not path.exists() and _HUB_ID.fullmatch(str(source)):
-            path = _download_hub(str(source))
+        path = local_path(source)
         if is_official(path):
             return load_official(path, resolution=resolution, device=device)
         model = load_pretrained(cls, path, use_ema=use_ema, device=device)
@@ -378,18 +374,6 @@ class VideoFlexTok(Streaming, nn.Module):
             repa = repa_loss(self.repa_head(hidden), feats, weight)
         loss = flow + cfg.repa_weight * repa if use_repa else flow
         return {"loss": loss, "flow": flow.detach(), "repa": repa.detach(), "keep_k": keep.float().mean()}
-
-
-def _download_hub(repo_id: str) -> Path:
-    """The local folder of Hub model ``repo_id`` (downloaded by the optional huggingface_hub package)."""
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise CheckpointError(
-            f"'{repo_id}' is not a local path; to download it install the optional huggingface_hub package "
-            f"(pip install huggingface_hub) or fetch the folder yourself (huggingface-cli download {repo_id})"
-        ) from None
-    return Path(snapshot_download(repo_id))
 
 
 def preset_config(name: str, overrides: Sequence[str] = ()) -> TokenizerConfig:

@@ -11,6 +11,7 @@ unknown target or argument, a setting we do not implement, a missing, extra or m
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +25,25 @@ from videoflextok.tokenizer.official_tree import fail, literal, official_config
 HUB_CONFIG, HUB_WEIGHTS = "config.json", "model.safetensors"
 HUB_PREFIX = "video_tokenizer."  # key prefix of the Hub layout's state dict
 VIDTOK_PREFIX = "vae.vidtok."
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # "org/name" of a Hugging Face Hub model
+
+
+def local_path(source: str | Path) -> Path:
+    """``source`` as a local path; a Hub id ("org/name") that is not a local path is downloaded by the optional
+    huggingface_hub package (the one download this package ever makes, and only when asked like this)."""
+    path = Path(source)
+    if path.exists() or not _HUB_ID.fullmatch(str(source)):
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise CheckpointError(
+            f"'{source}' is not a local path; to download it install the optional huggingface_hub package "
+            f"(pip install huggingface_hub) or fetch the folder yourself (huggingface-cli download {source})"
+        ) from None
+    return Path(snapshot_download(str(source)))
 
 
 def is_official(path: str | Path) -> bool:
