@@ -16,6 +16,7 @@ _LAZY = {
     "VideoFlexTok": "videoflextok.tokenizer.model",
     "VideoVAE": "videoflextok.vae.model",
     "VideoGenerator": "videoflextok.generator.model",
+    "demo_tokenizer": "videoflextok.shipped",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from videoflextok.checks import MAX_FRAMES, MAX_RESOLUTION, MAX_SEED, check_int
 from videoflextok.errors import ConfigError
 
 DATASETS = ("shapes", "pans", "folder", "manifest")
@@ -37,12 +38,9 @@ class DataConfig:
             raise ConfigError(
                 f"data.frame_policy must be one of {', '.join(FRAME_POLICIES)}, got '{self.frame_policy}'"
             )
-        if self.resolution < 8:
-            raise ConfigError(f"data.resolution must be at least 8 pixels, got {self.resolution}")
-        if self.num_frames < 1:
-            raise ConfigError(f"data.num_frames must be at least 1, got {self.num_frames}")
-        if self.seed < 0:
-            raise ConfigError(f"data.seed must be 0 or more, got {self.seed}")
+        check_int("data.resolution", self.resolution, 8, MAX_RESOLUTION)
+        check_int("data.num_frames", self.num_frames, 1, MAX_FRAMES)
+        check_int("data.seed", self.seed, 0, MAX_SEED)
         if self.length < 1:
             raise ConfigError(f"data.length must be at least 1, got {self.length}")
         if self.num_workers < 0:

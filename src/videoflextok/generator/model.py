@@ -20,13 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from videoflextok.checkpoint import load_pretrained, save_pretrained
+from videoflextok.checks import check_int
 from videoflextok.config import from_dict, load_yaml, merge, parse_overrides, preset_path
 from videoflextok.errors import ConfigError, TokenError
 from videoflextok.generator import ordering
 from videoflextok.generator.conditioning import ClassCondition, TextCondition
 from videoflextok.generator.config import GeneratorConfig
 from videoflextok.generator.cross_attention import CrossAttention
-from videoflextok.generator.sampling import apply_cfg, sample
+from videoflextok.generator.sampling import apply_cfg, check_sampling, sample
 from videoflextok.nn.attention import Attention, KVCache
 from videoflextok.nn.linear import Linear, row_major_weights
 from videoflextok.nn.mlp import SwiGLU
@@ -365,10 +366,9 @@ class VideoGenerator(nn.Module):
         temperature/top-k/top-p). CFG runs the conditional and null halves in one batch of 2B rows.
         """
         self.validate_condition(cond)
-        k = tokens_per_frame or self.config.tokens_per_frame
-        self.check_budget(num_frames_latent, k)
-        if temperature < 0 or (top_p is not None and not 0 < top_p <= 1) or (top_k is not None and top_k < 1):
-            raise ConfigError("temperature must be >= 0, top_k >= 1 and top_p in (0, 1]")
+        k = tokens_per_frame if tokens_per_frame is not None else self.config.tokens_per_frame
+        self.check_budget(check_int("latent frames", num_frames_latent), check_int("tokens per frame", k))
+        check_sampling(temperature, top_k, top_p, cfg_scale)
         batch = len(cond)
         guided = cfg_scale != 1.0
         enc = self.encode_condition(cond)

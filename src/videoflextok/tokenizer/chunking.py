@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from videoflextok.checks import check_pixels
 from videoflextok.errors import VideoShapeError
 from videoflextok.tokenizer.config import TokenizerConfig
 
@@ -31,6 +32,7 @@ def check_video(video: torch.Tensor, cfg: TokenizerConfig) -> None:
             f"video has {t} frames; supported are 1 + {tf}n up to {cfg.chunk_frames} and 1 + {step}n up to "
             f"{cfg.max_frames}"
         )
+    check_pixels(video)
 
 
 def num_chunks(num_frames: int, cfg: TokenizerConfig) -> int:

@@ -35,7 +35,7 @@ from videoflextok.tokenizer.nested_dropout import sample_keep_k
 from videoflextok.tokenizer.official import is_official, load_official
 from videoflextok.tokenizer.patches import patchify, unpatchify
 from videoflextok.tokenizer.repa import RepaHead, repa_loss, target_features
-from videoflextok.tokenizer.tokens import check_tokens
+from videoflextok.tokenizer.tokens import check_tokens, decode_options
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # "org/name" of a Hugging Face Hub model
 POSTERIORS = ("mean", "sample")  # how video is turned into compressor latents (see VideoFlexTok.encode_latents)
@@ -120,7 +120,7 @@ class VideoFlexTok(nn.Module):
         The network is frozen and not saved with the model; move it to the model's device yourself.
         """
         if self.repa_head is None:
-            raise ValueError("set repa_feature_dim > 0 in the config to use a REPA feature network")
+            raise ConfigError("set repa_feature_dim > 0 in the config to use a REPA feature network")
         network.requires_grad_(False)
         network.eval()
         self._repa_network = (network,)
@@ -149,7 +149,7 @@ class VideoFlexTok(nn.Module):
         it (so ``torch.manual_seed`` reproduces its tokens); a deterministic compressor returns its code either way.
         """
         if posterior not in POSTERIORS:
-            raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
+            raise ConfigError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
         dist = getattr(self.compressor, "posterior", None)
         with torch.no_grad():
             if posterior == "sample" and dist is not None:
@@ -235,11 +235,9 @@ class VideoFlexTok(nn.Module):
         ids = check_tokens(tokens, cfg, keep_k)
         if keep_k is not None:
             ids = ids[:, :, :keep_k]
-        steps = cfg.sample_steps if steps is None else steps
-        scale = cfg.guidance_scale if guidance is None else float(guidance)
-        mode = guidance_mode or cfg.guidance_mode
+        steps, scale, mode = decode_options(cfg, steps, guidance, guidance_mode)
         if posterior not in POSTERIORS:
-            raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
+            raise ConfigError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
         ids = ids.to(self.device)
         b, rows, k = ids.shape
         spans = chunk_row_spans(rows, cfg)
@@ -269,7 +267,7 @@ class VideoFlexTok(nn.Module):
         want = (batch, cfg.compressor.channels, frames, cfg.latent_size, cfg.latent_size)
         if not isinstance(noise, torch.Tensor) or not noise.is_floating_point() or tuple(noise.shape) != want:
             got = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
-            raise ValueError(f"noise must be a float tensor {list(want)} (the first chunk's latents), got {got}")
+            raise ConfigError(f"noise must be a float tensor {list(want)} (the first chunk's latents), got {got}")
 
     def _draw_noise(self, batch: int, frames: int, generator: torch.Generator | None) -> torch.Tensor:
         """Initial noise of one chunk [B, C, T', h, w]: one draw per video from ``generator``."""
