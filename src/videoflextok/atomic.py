@@ -89,11 +89,11 @@ def check_out_file(out: str | os.PathLike, suffixes: tuple[str, ...] = ()) -> Pa
     """``out`` as an output file that can be written: not a folder, one of ``suffixes`` (lower case, when given),
     and no file where a folder above it must be. Creates nothing (see :func:`make_folder`)."""
     path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out '{path}' is a folder; give a file name")
     if suffixes and path.suffix.lower() not in suffixes:
         choices = f"{', '.join(suffixes[:-1])} or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
         raise ConfigError(f"--out must end in {choices} (the extension picks the format), got '{path.name}'")
-    if path.is_dir():
-        raise ConfigError(f"--out '{path}' is a folder; give a file name")
     _check_ancestors(path, "--out")
     return path
 

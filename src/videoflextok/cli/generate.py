@@ -54,13 +54,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+MAX_SAMPLES = 4096  # videos sampled in one batch
+
+
 def output_paths(out: Path, n: int) -> list[Path]:
     """``out`` itself for one sample, else ``stem_0.ext ... stem_{n-1}.ext`` beside it."""
     return [out] if n == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(n)]
 
 
 def run(args: argparse.Namespace) -> int:
-    check_int("--num-samples", args.num_samples, 1)
+    check_int("--num-samples", args.num_samples, 1, MAX_SAMPLES)
     check_float("--fps", args.fps, 0.0, MAX_FPS, low_open=True)
     check_optional(check_int, "--tokens-per-frame", args.tokens_per_frame, 1)
     check_optional(check_int, "--steps", args.steps, 1)

@@ -27,8 +27,9 @@ LINE_INTERVAL = 30.0  # seconds between plain progress lines (the first and the 
 class Progress:
     """Steps done out of ``total`` (starting at ``initial``), as a bar or as plain lines (see the module doc)."""
 
-    def __init__(self, total: int, initial: int, enabled: bool, bar: bool, line_interval: float = LINE_INTERVAL):
-        self.total, self.enabled, self.line_interval = total, enabled, line_interval
+    def __init__(self, total: int, initial: int, enabled: bool, bar: bool, line_interval: float | None = None):
+        self.total, self.enabled = total, enabled
+        self.line_interval = LINE_INTERVAL if line_interval is None else line_interval
         self.use_bar = enabled and bar and sys.stderr.isatty()
         self.bar = tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True) if self.use_bar else None
         self.started = time.perf_counter()
