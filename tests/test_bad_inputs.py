@@ -159,6 +159,11 @@ CASES = [
     cli("train-precision", "train.precision", *TRAIN, "train.precision=fp16"),
     cli("train-unknown-dataset", "data.dataset", *TRAIN, "data.dataset=imagenet"),
     cli("train-device-cuda", "CUDA", *TRAIN, *TINY16, "train.device=cuda"),
+    cli("train-latents-pixel-compressor", "needs model.compressor.kind=vae", *TRAIN, *TINY16, "data.latents=latents"),
+    cli("train-latents-not-a-folder", "not a latent folder", *TRAIN, *TINY16, "data.latents=empty",
+        "model.compressor.kind=vae", "model.compressor.path=vae", "model.compressor.channels=16",
+        "model.compressor.spatial_factor=8", "model.patch_size=1"),
+    cli("train-vae-on-latents", "trains tokenizers", "train", "vae", "--out", "new_vae", "data.latents=latents"),
     cli("train-vae-frames", "1 + 4n", "train", "vae", "--out", "new_vae", "data.num_frames=6"),
     cli("train-gen-no-tokens", "give --tokens", "train", "generator", "--out", "new_gen"),
     cli("train-gen-missing-tokens", "does not exist", "train", "generator", "--tokens", "nothing", "--out", "new_gen"),
@@ -334,7 +339,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = build_workspace(tmp_path_factory.mktemp("bad_inputs"))
-    return root, World(root), snapshot(root)
+    return root, World(root)
 
 
 def test_the_corpus_is_large_and_named_uniquely():
@@ -354,8 +359,9 @@ def _run_cli(args: tuple[str, ...]) -> int:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_refused_with_one_sentence_and_changes_nothing(case, workspace, capsys, monkeypatch):
-    root, world, before = workspace
+    root, world = workspace
     monkeypatch.chdir(root)
+    before = snapshot(root)
     if case.call is not None:
         with pytest.raises(VideoFlexTokError) as info:
             case.call(world)

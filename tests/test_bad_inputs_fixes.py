@@ -187,3 +187,31 @@ def test_the_demo_tokenizer_loads_from_a_zipped_package(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     expected = sum(float(p.double().sum()) for p in reference.state_dict().values())
     assert float(done.stdout.strip()) == pytest.approx(expected, rel=1e-12)
+
+
+def test_cached_latents_train_a_tokenizer_like_the_clips_they_came_from(tmp_path, capsys):
+    from videoflextok.train.metrics_log import read_metrics
+
+    vae_args = ("--preset", "tiny", "data.resolution=16", "data.num_frames=5", "train.steps=1", "train.batch_size=1",
+                *QUIET)
+    for seed in (0, 1):
+        assert main(["train", "vae", "--out", str(tmp_path / f"vae{seed}"), *vae_args, f"train.seed={seed}"]) == 0
+    assert main(["cache-latents", "--vae", str(tmp_path / "vae0"), "--num", "4", "--resolution", "16", "--frames",
+                 "5", "--out", str(tmp_path / "latents"), "--device", "cpu"]) == 0
+    model = ("resolution=16", "chunk_frames=5", "max_frames=5", "K=4", "compressor.kind=vae", "compressor.channels=16",
+             "compressor.spatial_factor=8", "patch_size=1", "encoder_depth=1", "decoder_depth=1", "encoder_dim=32",
+             "decoder_dim=32", "encoder_heads=2", "decoder_heads=2")
+    args = ["--preset", "tiny", "data.resolution=16", "data.num_frames=5", "data.length=4", "train.steps=3",
+            "train.batch_size=2", "train.log_every=1", *QUIET, *(f"model.{o}" for o in model)]
+
+    def train(out: str, *extra: str) -> int:
+        return main(["train", "tokenizer", "--out", str(tmp_path / out), *args, *extra])
+
+    vae0, cached = f"model.compressor.path={tmp_path / 'vae0'}", f"data.latents={tmp_path / 'latents'}"
+    assert train("from_latents", vae0, cached) == 0
+    assert train("from_clips", vae0) == 0
+    losses = [[r["loss"] for r in read_metrics(tmp_path / name)] for name in ("from_latents", "from_clips")]
+    assert len(losses[0]) == 3 and losses[0] == pytest.approx(losses[1], rel=1e-5)  # the same x0, step by step
+    capsys.readouterr()
+    assert train("other_vae", f"model.compressor.path={tmp_path / 'vae1'}", cached) == 2
+    assert "made by another VAE" in capsys.readouterr().err and not (tmp_path / "other_vae").exists()

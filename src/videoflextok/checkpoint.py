@@ -97,6 +97,20 @@ def file_digest(path: Path) -> dict[str, Any]:
     return {"bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
+def weights_fingerprint(model: nn.Module, parts: tuple[str, ...] = (), extra: Any = None) -> str:
+    """16 hex digits naming a model's weights: SHA-256 over ``extra`` (as JSON) and the floating-point tensors of
+    ``model.state_dict()`` whose first name part is in ``parts`` (all when empty), each as float32 and at most 4096
+    evenly spaced values of it, so it takes milliseconds at every size."""
+    digest = hashlib.sha256(json.dumps(extra).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        if (not parts or name.split(".")[0] in parts) and tensor.is_floating_point():
+            flat = tensor.detach().reshape(-1)
+            values = flat[:: max(1, flat.numel() // 4096)][:4096].float().cpu().contiguous()
+            digest.update(name.encode())
+            digest.update(values.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 # ----------------------------------------------------------------------------------------------------
 # safetensors with validation
 

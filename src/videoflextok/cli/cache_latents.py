@@ -2,8 +2,8 @@
 
 ``videoflextok cache-latents --vae VAE_DIR --dataset shapes --num 256 --out LATENTS`` writes
 ``LATENTS/shard_*.safetensors`` (posterior means [n, C, T', h, w]) with labels and captions beside them
-(``shard_*.json``) and an ``index.json``; tokenizer training can then read
-:class:`videoflextok.vae.latent_cache.LatentCacheDataset` and skip the VAE. Running the same command again
+(``shard_*.json``) and an ``index.json``; tokenizer training then skips the VAE with ``data.latents=LATENTS``
+(:class:`videoflextok.vae.latent_cache.LatentCacheDataset` in Python). Running the same command again
 resumes after the last complete shard (or extends the folder when ``--num`` grew); other settings into the
 same folder are refused. Works on ``folder`` / ``manifest`` data with ``--path``.
 """
@@ -15,6 +15,7 @@ import argparse
 import torch
 
 from videoflextok.atomic import check_out_folder
+from videoflextok.checkpoint import weights_fingerprint
 from videoflextok.checks import MAX_RESOLUTION, check_int, check_memory
 from videoflextok.cli.encode_shards import encode_into_shards
 from videoflextok.cli.pretokenize import check_shard_options, default_device
@@ -29,7 +30,7 @@ from videoflextok.vae.model import VideoVAE
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "cache-latents",
-        help="encode a dataset with a trained VAE into latent shards (tokenizer training without the VAE)",
+        help="encode a dataset with a trained VAE into latent shards (train a tokenizer on them: data.latents=OUT)",
         description="Encode the clips of a dataset with a trained causal video VAE and write resumable "
         "safetensors shards of latents with labels and captions beside them.",
     )
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         "num_frames": args.frames,
         "latent_shape": list(vae.latent_shape(args.frames, args.resolution, args.resolution)),
         "dtype": args.dtype,
+        "vae_id": weights_fingerprint(vae, ("encoder",)),  # which weights made the latents
     }
     writer = LatentCacheWriter(out, source, total)
     def append(latents: torch.Tensor, labels: list[int], captions: list[str]) -> None:

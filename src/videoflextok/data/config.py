@@ -28,6 +28,7 @@ class DataConfig:
     frame_policy: str = "trim"  # folder/manifest clips shorter than num_frames: pad (repeat last) or skip
     random_start: bool = True  # folder/manifest: random clip start (seed, index, epoch); False = from 0 s
     max_objects: int = 2  # shapes: at most this many moving objects per clip (1 or 2)
+    latents: str | None = None  # tokenizer runs: a `cache-latents` folder trained on instead of encoding the clips
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:

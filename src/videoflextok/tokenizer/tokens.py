@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import numbers
 
 import torch
 
+from videoflextok.checkpoint import weights_fingerprint
 from videoflextok.checks import check_float, check_int
 from videoflextok.errors import CheckpointError, ConfigError, TokenError
 from videoflextok.flow.guidance import GUIDANCE_MODES
@@ -73,18 +72,11 @@ def decode_options(cfg: TokenizerConfig, steps: object, guidance: object, mode: 
 
 
 def token_fingerprint(model: torch.nn.Module) -> str:
-    """16 hex digits naming what a tokenizer's token ids mean: SHA-256 over its FSQ levels, K, patch size and the
-    weights of its compressor and encoder (each tensor as float32, at most 4096 evenly spaced values, so it takes
-    milliseconds at every size). The decoder is left out: retraining it keeps the meaning of the tokens."""
+    """16 hex digits naming what a tokenizer's token ids mean: its FSQ levels, K, patch size and the weights of its
+    compressor and encoder (:func:`~videoflextok.checkpoint.weights_fingerprint`). The decoder is left out:
+    retraining it keeps the meaning of the tokens."""
     cfg = model.config
-    digest = hashlib.sha256(json.dumps([list(cfg.fsq_levels), cfg.K, cfg.patch_size]).encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        if name.split(".")[0] in ("compressor", "encoder") and tensor.is_floating_point():
-            flat = tensor.detach().reshape(-1)
-            values = flat[:: max(1, flat.numel() // 4096)][:4096].float().cpu().contiguous()
-            digest.update(name.encode())
-            digest.update(values.numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return weights_fingerprint(model, ("compressor", "encoder"), [list(cfg.fsq_levels), cfg.K, cfg.patch_size])
 
 
 def check_same_tokenizer(generator_config, tokenizer: torch.nn.Module, what: str = "the generator") -> None:
