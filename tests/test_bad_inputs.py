@@ -241,6 +241,7 @@ CASES = [
     cli("rec-seed-negative", "--seed must be at least 0", *REC, "--seed", "-2"),
     # eval generation
     cli("egen-empty-shard", "too few for 2 shards", *EGEN, "--num", "8", "--shard", "0/2"),
+    cli("egen-num-huge", "GiB of memory", *EGEN, "--num", str(10**12)),
     cli("egen-shard-range", "0 <= I < N", *EGEN, "--shard", "2/2"),
     cli("egen-shard-text", "I/N", *EGEN, "--shard", "half"),
     cli("egen-merge-and-shard", "not both", "eval", "generation", "--merge", "--shard", "0/1", "--out", "samples"),

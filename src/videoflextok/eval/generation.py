@@ -30,6 +30,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from videoflextok.atomic import atomic_file
+from videoflextok.checks import check_memory
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.eval.fvd import compute_fvd
@@ -157,6 +158,8 @@ def generate_shard(
         raise ConfigError(f"--tokens-per-frame {k} exceeds the tokenizer's {tcfg.K} tokens per latent frame")
     latent = tcfg.latent_frames(frames)
     generator.check_budget(latent, k)
+    clip = frames * tcfg.resolution**2 * 3  # values per video
+    check_memory(max(-(-cfg.num // num_shards) * clip, cfg.batch_size * clip * 4), "these samples")
     settings = _settings(cfg, generator, tokenizer, k, frames, *sources)
     path = shard_path(out, shard, num_shards)
     if path.is_file():
