@@ -3,8 +3,9 @@
 - :class:`Progress`: a tqdm bar when stderr is a terminal and ``train.progress`` is on; otherwise (a log file, a
   pipe, or ``train.progress=false``) plain lines ``step 120/1000  loss 0.0412  35.1 samples/s  0:01:02``, the first
   logged window, then at most one every ``line_interval`` seconds, and the last, so a redirected log stays short.
-- :class:`StopRequest`: the first Ctrl-C (SIGINT) or SIGTERM asks the loop to end after the current step with a
-  checkpoint (it then resumes exactly); a second Ctrl-C interrupts at once.
+- :class:`StopRequest`: the first Ctrl-C (SIGINT) or SIGTERM asks the loop to end after the current step (several
+  ranks: at the next logged step, together) with a checkpoint, which resumes exactly; a second Ctrl-C interrupts
+  at once.
 - :func:`thread_hint`: a note when torch runs several threads on a CPU that other processes already keep busy
   (threads that wait on each other can make a step many times slower than one thread).
 """

@@ -267,18 +267,22 @@ class Trainer:
                     window["grad_norm"].append(float(norm))
                 step += 1
                 window_steps += 1
-                # a time budget or a stop request (Ctrl-C, SIGTERM): every rank stops at the same step
-                spent = cfg.max_minutes > 0 and seconds_before + time.perf_counter() - session_t >= 60 * cfg.max_minutes
-                halt = float(spent or stop.requested)
-                if info.distributed:
-                    halt = D.all_reduce(torch.tensor([halt], device=device), info, op="max").item()
-                if halt > 0:
+                if cfg.max_minutes > 0:  # a time budget: every rank stops at the same step
+                    spent = seconds_before + time.perf_counter() - session_t >= 60 * cfg.max_minutes
+                    if D.all_reduce(torch.tensor([float(spent)], device=device), info, op="max").item() > 0:
+                        end = step
+                # a stop request (Ctrl-C, SIGTERM): one process stops now; ranks agree at the next logged window (the
+                # request rides in the window's all-reduce, so no collective is added to a step)
+                window["stop"].append(float(stop.requested))
+                if stop.requested and not info.distributed:
                     end = step
                 position += sampler.global_batch
                 bar.update(1)
 
                 if step % cfg.log_every == 0 or step == end:
                     row = self._window_means(window, info)
+                    if row.pop("stop", 0.0) > 0:
+                        end = step
                     elapsed = time.perf_counter() - window_t
                     row.update(lr=lr_at(step - 1, cfg), samples_per_s=window_steps * sampler.global_batch / elapsed,
                                skipped_total=skipped, train_s=seconds_before + time.perf_counter() - session_t)
