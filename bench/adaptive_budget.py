@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, check_positive, exit_code, machine_info, output_path  # noqa: E402
-from videoflextok.atomic import atomic_write_text  # noqa: E402
+from videoflextok.atomic import atomic_write_text, make_folder  # noqa: E402
 from videoflextok.data.pans import PansDataset  # noqa: E402
 from videoflextok.data.samples import sample_videos  # noqa: E402
 from videoflextok.data.shapes import ShapesDataset  # noqa: E402
@@ -210,6 +210,7 @@ def run(args: argparse.Namespace) -> dict:
         result["agreement"][f"decode_{args.check_steps}_steps"] = agreement(clips, "check", ks)
     import json
 
+    make_folder(out.parent)
     atomic_write_text(out, json.dumps(result, indent=2))
     plot(out.with_suffix(".png"), fixed, rows, ks, statistics.fmean(c["latent_frames"] for c in clips))
     for f in fixed:

@@ -36,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, check_positive, check_same_setting, exit_code, machine_info, output_path  # noqa: E402
-from videoflextok.atomic import atomic_write_text  # noqa: E402
+from videoflextok.atomic import atomic_write_text, make_folder  # noqa: E402
 from videoflextok.checkpoint import load_pretrained, resolve_checkpoint_folder  # noqa: E402
 from videoflextok.errors import VideoFlexTokError  # noqa: E402
 from videoflextok.eval.reconstruction import ReconstructionEvalConfig, evaluate_reconstruction  # noqa: E402
@@ -100,6 +100,7 @@ def plot(payload: dict[str, Any], path: Path) -> Path:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     check_positive(args, ("num", "steps", "batch_size"))
     out = output_path(args.out)
+    png_path = output_path(args.plot) if args.plot else out.with_suffix(".png")
     machine = machine_info()
     t0 = time.perf_counter()
     models = {key: load_pretrained(VideoFlexTok, getattr(args, key), device=args.device).eval()
@@ -138,8 +139,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - t0, 1),
         "machine": {**machine, "load_avg_end": list(os.getloadavg())},
     }
+    make_folder(out.parent)
     atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
-    png = plot(payload, Path(args.plot) if args.plot else out.with_suffix(".png"))
+    make_folder(png_path.parent)
+    png = plot(payload, png_path)
     print(f"{'k':>4}  {'PSNR':>6} {'SSIM':>6} {'class':>6}  | grid: {'PSNR':>6} {'SSIM':>6} {'class':>6}")
     for r, g in zip(payload["tokenizer"], payload["grid_baseline"]):
         print(f"{r['k']:>4}  {r['psnr']:>6.2f} {r['ssim']:>6.3f} {r['class_score']:>6.3f}  |       "

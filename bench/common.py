@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from videoflextok.atomic import check_out_file
 from videoflextok.errors import ConfigError, VideoFlexTokError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,11 +128,9 @@ def check_positive(args, names: tuple[str, ...]) -> None:
 
 
 def output_path(out: str | Path) -> Path:
-    """``out`` as a Path; ConfigError when its folder does not exist (checked before any work is done)."""
-    out = Path(out)
-    if not out.parent.is_dir():
-        raise ConfigError(f"the folder of --out '{out}' does not exist")
-    return out
+    """``out`` as a Path, checked before any work is done (ConfigError when it is a folder or a file stands where a
+    folder above it must be); missing folders above it are made when the result is written."""
+    return check_out_file(out)
 
 
 def check_same_setting(tokenizer, baseline, fields: tuple[str, ...] = ("resolution", "chunk_frames", "K")) -> None:

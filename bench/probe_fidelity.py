@@ -30,7 +30,7 @@ from einops import rearrange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, check_positive, exit_code, machine_info, output_path  # noqa: E402
-from videoflextok.atomic import atomic_write_text  # noqa: E402
+from videoflextok.atomic import atomic_write_text, make_folder  # noqa: E402
 from videoflextok.data.shapes import ShapesDataset  # noqa: E402
 from videoflextok.errors import ConfigError  # noqa: E402
 from videoflextok.eval.probe import object_pixels, parse_caption  # noqa: E402
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - t0, 1),
         "machine": machine,
     }
+    make_folder(out.parent)
     atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
     heads = ("PSNR", "object", "bg", "class", "found", "shape", "dir")
     print(f"{'degradation':>14}  " + " ".join(f"{h:>6}" for h in heads))

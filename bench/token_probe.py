@@ -39,7 +39,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, check_positive, check_same_setting, exit_code, machine_info, output_path  # noqa: E402
-from videoflextok.atomic import atomic_write_text  # noqa: E402
+from videoflextok.atomic import atomic_write_text, make_folder  # noqa: E402
 from videoflextok.checkpoint import load_pretrained  # noqa: E402
 from videoflextok.data.shapes import DIRECTIONS, SHAPES, ShapesDataset  # noqa: E402
 from videoflextok.errors import ConfigError  # noqa: E402
@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - t0, 1),
         "machine": {**machine, "load_avg_end": list(os.getloadavg())},
     }
+    make_folder(out.parent)
     atomic_write_text(out, json.dumps(payload, indent=2) + "\n")
     print("(held-out accuracy class / shape / direction; chance: "
           + "; ".join(f"{s} " + "/".join(f"{v:.3f}" for v in splits[s]["chance"].values()) for s in splits) + ")")

@@ -64,7 +64,9 @@ def test_bad_options_exit_2(tmp_path, capsys) -> None:
     assert bench.main(["--targets", "a:b", "--out", str(tmp_path / "x.json")]) == 2
     assert "--targets" in capsys.readouterr().err
     assert bench.main(["--shapes", "0", "--pans", "0", "--real", "0", "--out", str(tmp_path / "x.json")]) == 2
-    assert bench.main(["--out", str(tmp_path / "missing" / "x.json")]) == 2
+    assert bench.main(["--out", str(tmp_path)]) == 2  # a folder, not a file
+    (tmp_path / "file").write_text("")
+    assert bench.main(["--out", str(tmp_path / "file" / "x.json")]) == 2  # a file where a folder must be
 
 
 def test_interpolation() -> None:

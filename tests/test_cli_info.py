@@ -13,6 +13,7 @@ import pytest
 from videoflextok import config
 from videoflextok.cli.main import main
 from videoflextok.data import probe_video, read_video, sample_videos
+from videoflextok.tokenizer.model import VideoFlexTok
 
 _BIKES = next(p for p in sample_videos() if p.name == "bikes.mp4")  # 250 frames, 25 fps, 640 x 272
 
@@ -48,11 +49,11 @@ def test_info_on_a_bundled_clip_with_a_test_preset(tmp_path):
     info = json.loads(done.stdout)
     assert (info["num_frames"], info["width"], info["height"], info["codec"]) == (250, 640, 272, "h264")
     assert info["fps"] == pytest.approx(25.0) and info["duration"] == pytest.approx(10.0)
-    # 250 frames -> usable 1 + 16 * 15 = 241 -> 1 + 240 / 4 = 61 latent frames -> 61 * K tokens
-    assert (info["usable_frames"], info["latent_frames"], info["K"], info["tokens"]) == (241, 61, 24, 61 * 24)
+    # 250 frames -> the tokenizer takes at most max_frames = 81 -> 1 + 80 / 4 = 21 latent frames -> 21 * K tokens
+    assert (info["usable_frames"], info["latent_frames"], info["K"], info["tokens"]) == (81, 21, 24, 21 * 24)
     text = _run([str(presets), "info", str(_BIKES)], prefix=[sys.executable, "-c", _BOOTSTRAP])
     assert text.returncode == 0, text.stderr
-    for expected in ("10.000 s", "25.000", "250", "640x272", "241", "61", str(61 * 24)):
+    for expected in ("10.000 s", "25.000", "250", "640x272", "81", "21", str(21 * 24)):
         assert expected in text.stdout
 
 
@@ -68,9 +69,11 @@ def test_info_entry_point_with_the_shipped_preset():
     assert info["num_frames"] == meta.num_frames == 120
     assert (info["width"], info["height"]) == (176, 144)
     assert info["fps"] == pytest.approx(30000 / 1001, rel=1e-6)
-    # 120 frames -> usable 113 -> 29 latent frames
-    assert (info["usable_frames"], info["latent_frames"], info["tokens"]) == (113, 29, 29 * k)
-    assert read_video(clip, frame_policy="trim", size=16)[0].shape[1] == 113  # the reader agrees on usable frames
+    # 120 frames -> the first 81 (the tokenizer's max_frames) -> 21 latent frames
+    assert (info["usable_frames"], info["latent_frames"], info["tokens"]) == (81, 21, 21 * k)
+    tok = VideoFlexTok.from_preset("tiny")  # tokenize takes exactly that many frames of the clip
+    video = read_video(clip, size=tok.config.resolution, num_frames=info["usable_frames"])[0]
+    assert tok.tokenize(video[None])[0].shape == (info["latent_frames"], k)
 
 
 def test_info_on_a_corrupt_file_exits_2_without_traceback(tmp_path):
@@ -103,7 +106,7 @@ def test_info_user_errors_in_process(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "unknown tokenizer preset 'huge'" in err and "tiny" in err
     assert main(["info", str(_BIKES), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["tokens"] == 61 * 8
+    assert json.loads(capsys.readouterr().out)["tokens"] == 21 * 8  # the first 81 frames
 
 
 def test_data_preview_writes_a_grid(tmp_path, capsys):
@@ -117,6 +120,7 @@ def test_data_preview_writes_a_grid(tmp_path, capsys):
     assert meta.codec == "gif"
     assert main(["data", "preview", "--num", "4", "--out", str(tmp_path / "grid.avi")]) == 2
     assert "extension" in capsys.readouterr().err
-    assert main(["data", "preview", "--num", "4", "--out", str(tmp_path / "no" / "grid.gif")]) == 2
+    assert main(["data", "preview", "--num", "4", "--out", str(tmp_path / "no" / "grid.gif")]) == 0  # parents made
+    assert (tmp_path / "no" / "grid.gif").is_file()
     assert main(["data", "preview", "--dataset", "folder", "--num", "4", "--out", str(out)]) == 2
     assert not (tmp_path / "grid.avi").exists()

@@ -19,12 +19,12 @@ import yaml
 from PIL import Image
 
 from tokenizer_helpers import small_model
+from videoflextok import shipped
 from videoflextok.cli.main import main
 from videoflextok.data.samples import sample_videos
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.data.video_io import read_video, to_uint8, write_video
 from videoflextok.eval.metrics import psnr, ssim
-from videoflextok.report import demo as demo_module
 from videoflextok.report.demo import reconstruct_clip
 from videoflextok.report.side_by_side import GAP, LABEL_HEIGHT, auto_scale, side_by_side
 from videoflextok.tokenizer.model import VideoFlexTok
@@ -186,7 +186,7 @@ def test_bad_inputs_exit_2_with_one_line_and_keep_existing_files(demo_run, tmp_p
         args[-1] = str(tmp_path / "no_such_tokenizer")
     elif case == "no_default_tokenizer":
         args = args[:-2]
-        monkeypatch.setattr(demo_module, "default_tokenizer_folder", lambda: tmp_path / "not_shipped")
+        monkeypatch.setattr(shipped, "DEMO_TOKENIZER", ("weights", "not_shipped"))
     elif case == "bad_frames":
         args += ["--frames", "16"]
     capsys.readouterr()
@@ -211,18 +211,18 @@ def test_out_is_a_file(demo_run, tmp_path, capsys):
 
 def test_shipped_demo_tokenizer_is_complete_small_and_matches_its_preset():
     from videoflextok.config import to_dict
-    from videoflextok.report.demo import default_tokenizer_folder
+    from videoflextok.shipped import demo_tokenizer_folder
     from videoflextok.tokenizer.model import preset_config
 
-    folder = default_tokenizer_folder()
-    files = {p.name: p.stat().st_size for p in folder.iterdir()}
-    assert {"model.safetensors", "config.json", "metrics.jsonl", "run_config.yaml"} <= files.keys()
-    assert sum(files.values()) < 50e6  # the limit for what the repository ships
-    model = VideoFlexTok.from_pretrained(folder)
-    assert to_dict(model.config) == to_dict(preset_config("demo"))  # the preset is the recipe of the shipped model
-    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    train = yaml.safe_load((folder / "run_config.yaml").read_text())["train"]
-    last = max((r for r in rows if r["split"] == "train"), key=lambda r: r["step"])
-    # the log of the whole run ships with it: it ends at train.steps or at the train.max_minutes limit
-    assert last["step"] == train["steps"] or last["train_s"] > 0.95 * 60 * train["max_minutes"]
-    assert min(r["step"] for r in rows) <= 10
+    with demo_tokenizer_folder() as folder:
+        files = {p.name: p.stat().st_size for p in folder.iterdir()}
+        assert {"model.safetensors", "config.json", "metrics.jsonl", "run_config.yaml"} <= files.keys()
+        assert sum(files.values()) < 50e6  # the limit for what the repository ships
+        model = VideoFlexTok.from_pretrained(folder)
+        assert to_dict(model.config) == to_dict(preset_config("demo"))  # the preset is the recipe of the shipped model
+        rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        train = yaml.safe_load((folder / "run_config.yaml").read_text())["train"]
+        last = max((r for r in rows if r["split"] == "train"), key=lambda r: r["step"])
+        # the log of the whole run ships with it: it ends at train.steps or at the train.max_minutes limit
+        assert last["step"] == train["steps"] or last["train_s"] > 0.95 * 60 * train["max_minutes"]
+        assert min(r["step"] for r in rows) <= 10

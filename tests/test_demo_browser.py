@@ -19,7 +19,7 @@ from PIL import Image
 
 from tokenizer_helpers import small_model
 from videoflextok.cli.main import main
-from videoflextok.report.demo import default_tokenizer_folder
+from videoflextok.shipped import demo_tokenizer_folder
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +147,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 
 def test_demo_with_the_shipped_tokenizer(tmp_path):
-    assert (default_tokenizer_folder() / "config.json").is_file(), "the shipped demo tokenizer is missing"
+    with demo_tokenizer_folder() as folder:
+        assert (folder / "config.json").is_file(), "the shipped demo tokenizer is missing"
     assert main(["demo", "--out", str(tmp_path / "demo_out"), "--no-progress"]) == 0
     result = json.loads((tmp_path / "demo_out" / "results.json").read_text())
     K = result["tokenizer"]["K"]

@@ -201,7 +201,7 @@ def test_cli_sigkill_then_resume_finishes(tmp_path):
     from videoflextok.train.checkpoint import latest_checkpoint
 
     out = tmp_path / "run"
-    args = ("--out", str(out), "--resume", *SMALL, "train.steps=40", "train.checkpoint_every=2")
+    args = ("--out", str(out), *SMALL, "train.steps=40", "train.checkpoint_every=2")
     rng = random.Random(1)
 
     def latest_step() -> int:
@@ -210,7 +210,8 @@ def test_cli_sigkill_then_resume_finishes(tmp_path):
 
     for _ in range(3):
         before = latest_step()
-        proc = subprocess.Popen(_cli(*args), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        resume = ("--resume",) if (out / "run_config.yaml").is_file() else ()  # --resume needs a run to continue
+        proc = subprocess.Popen(_cli(*args, *resume), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 300
         while latest_step() <= before and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)
@@ -218,7 +219,7 @@ def test_cli_sigkill_then_resume_finishes(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         VideoFlexTok.from_pretrained(latest_checkpoint(out))  # loads (sizes and SHA-256 verified)
-    done = subprocess.run(_cli(*args), env=_env(), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(_cli(*args, "--resume"), env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert latest_checkpoint(out).name == "step_00000040"
 

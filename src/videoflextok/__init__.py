@@ -18,6 +18,7 @@ _LAZY = {
     "VideoGenerator": "videoflextok.generator.model",
     "save_tokens": "videoflextok.tokenizer.token_file",
     "load_tokens": "videoflextok.tokenizer.token_file",
+    "demo_tokenizer": "videoflextok.shipped",
 }
 
 __all__ = ["__version__", *_LAZY]

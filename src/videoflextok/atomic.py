@@ -3,7 +3,8 @@ one.
 
 Every file this package writes for a user (checkpoints, videos, token shards, statistics, plots, caches)
 goes through :func:`atomic_file`: write to a temp file in the same folder, fsync, rename over the target.
-:func:`check_out_folder` checks a command's ``--out`` folder before anything is written into it.
+:func:`check_out_folder` / :func:`check_out_file` check a command's ``--out`` before anything is written, and
+:func:`make_folder` then creates it with any missing parents (the rule of every command).
 """
 
 from __future__ import annotations
@@ -66,16 +67,46 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def check_out_folder(out: str | os.PathLike) -> Path:
-    """``out`` as an output folder that can be created: not an existing file, and its parent exists.
+def _check_ancestors(path: Path, what: str) -> None:
+    """The nearest existing folder above ``path`` is a folder we may write into (missing folders between are made
+    later, by the command, once its inputs are checked)."""
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{what} '{path}' cannot be made: '{parent}' is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} '{path}' cannot be made: the folder '{parent}' is not writable")
 
-    Raises ConfigError with one sentence otherwise; creates nothing (callers create it once inputs are checked).
-    """
+
+def check_out_folder(out: str | os.PathLike) -> Path:
+    """``out`` as an output folder that can be made: not an existing file, and no file where a folder above it
+    must be. Raises ConfigError with one sentence otherwise; creates nothing (callers create it, parents
+    included, with :func:`make_folder` once every input is checked)."""
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--out '{folder}' exists and is not a folder")
-    if not folder.parent.is_dir():
-        raise ConfigError(f"the parent folder of --out '{folder}' does not exist")
+    _check_ancestors(folder, "--out")
+    return folder
+
+
+def check_out_file(out: str | os.PathLike, suffixes: tuple[str, ...] = ()) -> Path:
+    """``out`` as an output file that can be written: not a folder, one of ``suffixes`` (lower case, when given),
+    and no file where a folder above it must be. Creates nothing (see :func:`make_folder`)."""
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out '{path}' is a folder; give a file name")
+    if suffixes and path.suffix.lower() not in suffixes:
+        choices = f"{', '.join(suffixes[:-1])} or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
+        raise ConfigError(f"--out must end in {choices} (the extension picks the format), got '{path.name}'")
+    _check_ancestors(path, "--out")
+    return path
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and any missing parents (every command does this for its --out, after its checks)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 

@@ -19,6 +19,7 @@ This module sits below the models (tokenizer/vae/generator call it from thin ``s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import typing
 from collections.abc import Mapping
@@ -39,6 +40,20 @@ MODEL_FILE = "model.safetensors"
 EMA_FILE = "ema.safetensors"
 
 M = TypeVar("M", bound=nn.Module)
+
+def weights_fingerprint(model: nn.Module, parts: tuple[str, ...] = (), extra: Any = None) -> str:
+    """16 hex digits naming a model's weights: SHA-256 over ``extra`` (as JSON) and the floating-point tensors of
+    ``model.state_dict()`` whose first name part is in ``parts`` (all when empty), each as float32 and at most 4096
+    evenly spaced values of it, so it takes milliseconds at every size."""
+    digest = hashlib.sha256(json.dumps(extra).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        if (not parts or name.split(".")[0] in parts) and tensor.is_floating_point():
+            flat = tensor.detach().reshape(-1)
+            values = flat[:: max(1, flat.numel() // 4096)][:4096].float().cpu().contiguous()
+            digest.update(name.encode())
+            digest.update(values.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
 
 # ----------------------------------------------------------------------------------------------------
 # config.json

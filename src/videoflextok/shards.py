@@ -47,15 +47,23 @@ class ShardWriter:
     """Append shards of (tensor [n, ...], labels, captions) to ``folder``; resumes an interrupted run.
 
     ``source`` is a JSON-able description of how the tensors are made; an existing folder with a different
-    source raises DataError (delete it or choose another --out).
+    source, or a non-empty folder that is not a shard folder, raises DataError (choose another --out). The folder
+    (and its missing parents) is made by the first ``append``.
     """
 
     def __init__(self, kind: ShardKind, folder: str | Path, source: dict[str, Any], num_target: int) -> None:
         self.kind = kind
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.source = json.loads(json.dumps(source))
         self.num_target = num_target
+        if self.folder.exists() and not self.folder.is_dir():
+            raise DataError(f"--out '{self.folder}' exists and is not a folder")
+        ours = (TMP_PREFIX, "shard_")  # what an interrupted first shard can leave before index.json exists
+        if self.folder.is_dir() and not (self.folder / INDEX_FILE).is_file() and any(
+            not p.name.startswith(ours) for p in self.folder.iterdir()
+        ):
+            raise DataError(f"'{self.folder}' holds other files and no {INDEX_FILE}: it is not a {kind.noun} folder; "
+                            "choose a new or empty --out")
         if (self.folder / INDEX_FILE).is_file():
             index = read_index(kind, self.folder)
             if index["source"] != self.source:
@@ -65,8 +73,9 @@ class ShardWriter:
             self.shards: list[dict[str, Any]] = index["shards"]
         else:
             self.shards = []
-        for stale in self.folder.glob(f"{TMP_PREFIX}*"):  # leftovers of an interrupted write
-            stale.unlink(missing_ok=True)
+        if self.folder.is_dir():
+            for stale in self.folder.glob(f"{TMP_PREFIX}*"):  # leftovers of an interrupted write
+                stale.unlink(missing_ok=True)
 
     @property
     def done(self) -> int:
@@ -76,6 +85,7 @@ class ShardWriter:
     def append(self, tensor: torch.Tensor, labels: list[int], captions: list[str]) -> None:
         """tensor: [n, ...] as it is to be stored; labels / captions: n each. Written as one new shard."""
         name = shard_name(len(self.shards))
+        self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_file(self.folder / f"{name}.safetensors") as tmp:
             write_safetensors({self.kind.key: tensor.contiguous()}, tmp)
         atomic_write_text(self.folder / f"{name}.json", json.dumps({"labels": labels, "captions": captions}))

@@ -2,8 +2,8 @@
 
 ``videoflextok cache-latents --vae VAE_DIR --dataset shapes --num 256 --out LATENTS`` writes
 ``LATENTS/shard_*.safetensors`` (posterior means [n, C, T', h, w]) with labels and captions beside them
-(``shard_*.json``) and an ``index.json``; tokenizer training can then read
-:class:`videoflextok.vae.latent_cache.LatentCacheDataset` and skip the VAE. Running the same command again
+(``shard_*.json``) and an ``index.json``; tokenizer training then skips the VAE with ``data.latents=LATENTS``
+(:class:`videoflextok.vae.latent_cache.LatentCacheDataset` in Python). Running the same command again
 resumes after the last complete shard (or extends the folder when ``--num`` grew); other settings into the
 same folder are refused. Works on ``folder`` / ``manifest`` data with ``--path``.
 """
@@ -11,12 +11,14 @@ same folder are refused. Works on ``folder`` / ``manifest`` data with ``--path``
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
+from videoflextok.atomic import check_out_folder
+from videoflextok.checkpoint import weights_fingerprint
+from videoflextok.checks import MAX_RESOLUTION, check_int, check_memory
 from videoflextok.cli.encode_shards import encode_into_shards
-from videoflextok.cli.pretokenize import default_device
+from videoflextok.cli.pretokenize import check_shard_options, default_device
 from videoflextok.config import to_dict
 from videoflextok.data.config import DATASETS, SPLITS, DataConfig
 from videoflextok.data.loader import build_dataset
@@ -28,7 +30,7 @@ from videoflextok.vae.model import VideoVAE
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "cache-latents",
-        help="encode a dataset with a trained VAE into latent shards (tokenizer training without the VAE)",
+        help="encode a dataset with a trained VAE into latent shards (train a tokenizer on them: data.latents=OUT)",
         description="Encode the clips of a dataset with a trained causal video VAE and write resumable "
         "safetensors shards of latents with labels and captions beside them.",
     )
@@ -49,12 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for flag in ("num", "batch_size", "shard_size", "resolution", "frames"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.num is None and args.dataset in ("shapes", "pans"):
-        raise ConfigError(f"give --num: the synthetic dataset '{args.dataset}' has no fixed size")
+    check_shard_options(args)
+    check_int("--resolution", args.resolution, 8, MAX_RESOLUTION)
+    check_memory(args.batch_size * 3 * args.frames * args.resolution**2 * 4, f"--batch-size {args.batch_size}")
+    out = check_out_folder(args.out)
     device = default_device(args.device)
     vae = VideoVAE.from_pretrained(args.vae, device=device).freeze()
     vcfg = vae.config
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--resolution must be a multiple of the VAE's spatial factor {vcfg.spatial_factor}")
     data_cfg = DataConfig(dataset=args.dataset, resolution=args.resolution, num_frames=args.frames, path=args.path,
                           seed=args.seed, split=args.split, length=args.num or 1, random_start=False)  # fmt: skip
-    dataset = build_dataset(data_cfg)
+    dataset = build_dataset(data_cfg, skip_unreadable=False)
     total = len(dataset) if args.num is None else min(args.num, len(dataset))
     source = {
         "vae": to_dict(vcfg),
@@ -74,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
         "num_frames": args.frames,
         "latent_shape": list(vae.latent_shape(args.frames, args.resolution, args.resolution)),
         "dtype": args.dtype,
+        "vae_id": weights_fingerprint(vae, ("encoder",)),  # which weights made the latents
     }
-    writer = LatentCacheWriter(Path(args.out), source, total)
+    writer = LatentCacheWriter(out, source, total)
     def append(latents: torch.Tensor, labels: list[int], captions: list[str]) -> None:
         writer.append(latents, labels, captions, dtype=args.dtype)
 

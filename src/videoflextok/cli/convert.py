@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from videoflextok.atomic import check_out_folder
+from videoflextok.checks import MAX_RESOLUTION
 from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.tokenizer.official import is_official, load_official
 
@@ -42,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if out.exists():
         raise ConfigError(f"--out '{out}' already exists; choose a new folder")
-    if args.resolution is not None and (args.resolution < 8 or args.resolution % 8):
-        raise ConfigError(f"--resolution must be a positive multiple of 8, got {args.resolution}")
+    check_out_folder(out)
+    if args.resolution is not None and (not 8 <= args.resolution <= MAX_RESOLUTION or args.resolution % 8):
+        raise ConfigError(f"--resolution must be a multiple of 8 from 8 to {MAX_RESOLUTION}, got {args.resolution}")
     model = load_official(source, resolution=args.resolution)
     model.save_pretrained(out)
     cfg = model.config

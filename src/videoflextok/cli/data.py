@@ -7,8 +7,9 @@ animation (GIF, or mp4 / mkv by extension) and prints their captions.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from videoflextok.atomic import check_out_file, make_folder
+from videoflextok.checks import MAX_FPS, check_float, check_int, check_memory
 from videoflextok.data.config import DATASETS, SPLITS, DataConfig
 from videoflextok.data.grid import tile_videos
 from videoflextok.data.loader import build_dataset
@@ -37,17 +38,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    if args.num < 1:
-        raise ConfigError(f"--num must be at least 1, got {args.num}")
-    if args.fps <= 0:
-        raise ConfigError(f"--fps must be positive, got {args.fps}")
-    cfg = DataConfig(dataset=args.dataset, resolution=args.resolution, num_frames=args.frames, seed=args.seed,
-                     split=args.split, path=args.path, length=max(args.num, 1), random_start=False)
-    dataset = build_dataset(cfg)
+    check_int("--num", args.num, 1)
+    check_float("--fps", args.fps, 0.0, MAX_FPS, low_open=True)
+    out = check_out_file(args.out, (".gif", ".mp4", ".mkv"))
+    if args.dataset in ("folder", "manifest") and not args.path:
+        raise ConfigError(f"the '{args.dataset}' dataset needs --path")
+    try:
+        cfg = DataConfig(dataset=args.dataset, resolution=args.resolution, num_frames=args.frames, seed=args.seed,
+                         split=args.split, path=args.path, length=args.num, random_start=False)
+    except ConfigError as exc:  # name the option, not the config field
+        raise ConfigError(str(exc).replace("data.num_frames", "--frames").replace("data.", "--")) from None
+    dataset = build_dataset(cfg, skip_unreadable=False)
     count = min(args.num, len(dataset))
+    # the clips (float32) and the grid of them, held at once
+    check_memory(2 * count * 3 * args.frames * args.resolution**2 * 4, f"a preview of {count} clips")
     items = [dataset[i] for i in range(count)]
     grid = tile_videos([item["video"] for item in items])
-    out = write_video(Path(args.out), grid, fps=args.fps)
+    out = write_video(make_folder(out.parent) / out.name, grid, fps=args.fps)
     print(f"wrote {out}: {count} clips of '{args.dataset}' ({args.split}), {args.frames} frames at "
           f"{args.resolution}x{args.resolution}")
     for i, item in enumerate(items):

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from videoflextok.atomic import atomic_write_text, check_out_folder
+from videoflextok.atomic import atomic_write_text, check_out_folder, make_folder
+from videoflextok.checks import MAX_SEED, check_float, check_int, check_optional
 from videoflextok.cli.pretokenize import default_device
 from videoflextok.data.config import DATASETS, SPLITS
 from videoflextok.errors import ConfigError
+from videoflextok.generator.sampling import check_sampling
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,17 +78,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
 
 
-def _out_folder(out: str) -> Path:
-    folder = check_out_folder(out)
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-def _positive(args: argparse.Namespace, *names: str) -> None:
-    for name in names:
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+def _check_options(args: argparse.Namespace, *names: str) -> None:
+    """The options both kinds share, and the integer options ``names`` (at least 1 when given)."""
+    for name in ("batch_size", "steps", "frames", *names):
+        check_optional(check_int, f"--{name.replace('_', '-')}", getattr(args, name), 1)
+    check_optional(check_float, "--guidance", args.guidance, 0.0)
+    check_int("--seed", args.seed, 0, MAX_SEED)
 
 
 def run_reconstruction(args: argparse.Namespace) -> int:
@@ -100,20 +96,21 @@ def run_reconstruction(args: argparse.Namespace) -> int:
     )
     from videoflextok.tokenizer.model import VideoFlexTok
 
-    _positive(args, "num", "batch_size", "steps", "frames")
+    _check_options(args, "num")
     budgets = parse_budgets(args.tokens) if args.tokens is not None else None
     if args.dataset in ("folder", "manifest") and not args.path:
         raise ConfigError(f"the '{args.dataset}' dataset needs --path")
+    out = check_out_folder(args.out)
     device = default_device(args.device)
     tokenizer = VideoFlexTok.from_pretrained(args.tokenizer, device=device).eval()
     if budgets is not None:
         check_budgets(budgets, tokenizer.config.K)
-    out = _out_folder(args.out)
     cfg = ReconstructionEvalConfig(dataset=args.dataset, path=args.path, split=args.split, num=args.num,
                                    tokens=budgets, num_frames=args.frames, batch_size=args.batch_size,
                                    steps=args.steps, guidance=args.guidance, seed=args.seed, fvd=args.fvd)
     result = evaluate_reconstruction(tokenizer, cfg, progress=args.progress)
     result["source"] = {"tokenizer": str(args.tokenizer)}
+    make_folder(out)
     atomic_write_text(out / "reconstruction.json", json.dumps(result, indent=2) + "\n")
     plot_reconstruction(result, out / "reconstruction.png")
     for row in result["rows"]:
@@ -141,10 +138,12 @@ def run_generation(args: argparse.Namespace) -> int:
     from videoflextok.generator.model import VideoGenerator
     from videoflextok.tokenizer.model import VideoFlexTok
 
-    _positive(args, "num", "batch_size", "steps", "frames", "tokens_per_frame", "top_k")
+    _check_options(args, "num", "tokens_per_frame")
+    check_sampling(args.temperature, args.top_k, args.top_p, args.cfg)
     if args.merge and args.shard is not None:
         raise ConfigError("give either --shard I/N (generate one shard) or --merge (score all shards), not both")
     shard = parse_shard(args.shard) if args.shard is not None else (0, 1)
+    out = check_out_folder(args.out)
     device = default_device(args.device)
     if not args.merge:
         missing = [f"--{n}" for n in ("generator", "tokenizer", "num") if getattr(args, n) is None]
@@ -152,7 +151,6 @@ def run_generation(args: argparse.Namespace) -> int:
             raise ConfigError(f"generating samples needs {' and '.join(missing)}")
         generator = VideoGenerator.from_pretrained(args.generator, device=device).eval()
         tokenizer = VideoFlexTok.from_pretrained(args.tokenizer, device=device).eval()
-        out = _out_folder(args.out)
         cfg = GenerationEvalConfig(num=args.num, tokens_per_frame=args.tokens_per_frame, num_frames=args.frames,
                                    cfg=args.cfg, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                                    steps=args.steps, guidance=args.guidance, seed=args.seed, split=args.split,
@@ -165,10 +163,13 @@ def run_generation(args: argparse.Namespace) -> int:
                   f"--merge --out {out}`")
             return 0
         del generator, tokenizer
-    out = Path(args.out)
     if not out.is_dir():
         raise ConfigError(f"--out '{out}' does not exist; generate shards into it first")
     samples = load_samples(out)
+    made = samples["meta"]["config"]["num"]
+    if args.num is not None and args.num != made:
+        raise ConfigError(f"--num is {args.num} but the shards in '{out}' hold {made} samples; give --num {made} "
+                          "or generate the others first")
     result = evaluate_samples(samples, fvd=args.fvd, device=device, batch_size=args.batch_size,
                               progress=args.progress)
     atomic_write_text(out / "generation.json", json.dumps(result, indent=2) + "\n")

@@ -15,11 +15,15 @@ from pathlib import Path
 
 import torch
 
+from videoflextok.atomic import check_out_file, make_folder
+from videoflextok.checks import MAX_FPS, MAX_SEED, check_float, check_int, check_memory, check_optional
 from videoflextok.cli.pretokenize import default_device
 from videoflextok.data.video_io import write_video
 from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.generator.model import VideoGenerator
+from videoflextok.generator.sampling import check_sampling
 from videoflextok.tokenizer.model import VideoFlexTok
+from videoflextok.tokenizer.tokens import check_same_tokenizer
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,21 +54,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+MAX_SAMPLES = 4096  # videos sampled in one batch
+
+
 def output_paths(out: Path, n: int) -> list[Path]:
     """``out`` itself for one sample, else ``stem_0.ext ... stem_{n-1}.ext`` beside it."""
     return [out] if n == 1 else [out.with_name(f"{out.stem}_{i}{out.suffix}") for i in range(n)]
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.num_samples < 1:
-        raise ConfigError(f"--num-samples must be at least 1, got {args.num_samples}")
-    if args.fps <= 0:
-        raise ConfigError(f"--fps must be positive, got {args.fps}")
-    out = Path(args.out)
-    if out.suffix.lower() not in (".mp4", ".mkv", ".gif"):
-        raise ConfigError(f"--out must end in .mp4, .mkv or .gif, got '{out.name}'")
-    if not out.parent.is_dir():
-        raise ConfigError(f"the output folder '{out.parent}' does not exist")
+    check_int("--num-samples", args.num_samples, 1, MAX_SAMPLES)
+    check_float("--fps", args.fps, 0.0, MAX_FPS, low_open=True)
+    check_optional(check_int, "--tokens-per-frame", args.tokens_per_frame, 1)
+    check_optional(check_int, "--steps", args.steps, 1)
+    check_optional(check_float, "--guidance", args.guidance, 0.0)
+    check_float("--cfg", args.cfg, 0.0)
+    check_sampling(args.temperature, args.top_k, args.top_p, args.cfg)
+    check_int("--seed", args.seed, 0, MAX_SEED)
+    out = check_out_file(args.out, (".mp4", ".mkv", ".gif"))
     device = default_device(args.device)
     generator = VideoGenerator.from_pretrained(args.generator, device=device).eval()
     gcfg = generator.config
@@ -81,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
         raise CheckpointError(
             f"the generator's vocabulary ({gcfg.vocab_size}) does not match the tokenizer's ({tcfg.vocab_size})"
         )
+    check_same_tokenizer(gcfg, tokenizer)
     if not tcfg.supports_frames(args.num_frames):
         raise ConfigError(f"--num-frames is {args.num_frames}; this tokenizer takes {tcfg.frames_rule()}")
+    check_memory(args.num_samples * 3 * args.num_frames * tcfg.resolution**2 * 4, f"--num-samples {args.num_samples}")
     k = args.tokens_per_frame or gcfg.tokens_per_frame
     latent = tcfg.latent_frames(args.num_frames)
     generator.check_budget(latent, k)
@@ -94,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         cfg_scale=args.cfg, generator=rng,
     )
     video = tokenizer.detokenize(list(tokens), steps=args.steps, guidance=args.guidance, generator=rng)
+    make_folder(out.parent)
     for path, clip in zip(output_paths(out, args.num_samples), video):
         write_video(path, clip.cpu(), fps=args.fps)
         print(f"wrote {path}: {video.shape[2]} frames at {video.shape[3]}x{video.shape[4]} "

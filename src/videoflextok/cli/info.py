@@ -1,7 +1,8 @@
 """``videoflextok info VIDEO``: what a video file holds and how many tokens a tokenizer preset gives it.
 
-Tokens: the usable ``1 + 16n`` frames (the longest such prefix) become ``1 + (T - 1) / temporal_factor``
-latent frames (4 in every preset), each with ``K`` tokens; ``K`` comes from the preset's ``model:`` section.
+Tokens: the usable frames (the longest prefix ``tokenize`` takes with the preset's model: ``1 + 4n`` up to one
+chunk, ``1 + 16n`` beyond, at most ``max_frames``) become ``1 + (T - 1) / temporal_factor`` latent frames, each
+with ``K`` tokens; everything comes from the preset's ``model:`` section.
 """
 
 from __future__ import annotations
@@ -9,10 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from videoflextok import config
-from videoflextok.data.transforms import usable_frames
 from videoflextok.data.video_io import probe_video
-from videoflextok.errors import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,26 +25,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def preset_token_facts(name: str) -> dict:
-    """``K`` (tokens per latent frame), temporal factor and resolution of a tokenizer preset."""
-    model = config.load_yaml(config.preset_path("tokenizer", name)).get("model") or {}
-    if not isinstance(model, dict) or "K" not in model:
-        raise ConfigError(f"tokenizer preset '{name}' has no model.K (tokens per latent frame)")
-    compressor = model.get("compressor") or {}
-    try:
-        k = int(model["K"])
-        factor = int(compressor.get("temporal_factor", 4)) if isinstance(compressor, dict) else 4
-    except (TypeError, ValueError):
-        raise ConfigError(f"tokenizer preset '{name}' has a non-integer model.K or temporal_factor") from None
-    return {"K": k, "temporal_factor": factor, "resolution": model.get("resolution")}
+def tokenizable_frames(num_frames: int, cfg) -> int:
+    """The longest prefix of a ``num_frames`` clip that ``tokenize`` takes with TokenizerConfig ``cfg`` (1 + 4n up to
+    one chunk, 1 + 16n beyond, at most ``cfg.max_frames``); 0 for an empty clip."""
+    return max((t for t in range(1, min(num_frames, cfg.max_frames) + 1) if cfg.supports_frames(t)), default=0)
 
 
 def video_info(path: str, preset: str) -> dict:
     """Facts about ``path`` plus the token counts of ``preset`` (what ``info --json`` prints)."""
+    from videoflextok.tokenizer.model import preset_config
+
     meta = probe_video(path, verify=True)
-    facts = preset_token_facts(preset)
-    usable = usable_frames(meta.num_frames, "trim")
-    latent = 1 + (usable - 1) // facts["temporal_factor"]
+    cfg = preset_config(preset)
+    usable = tokenizable_frames(meta.num_frames, cfg)
+    latent = cfg.latent_frames(usable) if usable else 0
     return {
         "path": meta.path,
         "duration": round(meta.duration, 6),
@@ -56,11 +48,12 @@ def video_info(path: str, preset: str) -> dict:
         "height": meta.height,
         "codec": meta.codec,
         "preset": preset,
-        "preset_resolution": facts["resolution"],
-        "K": facts["K"],
+        "preset_resolution": cfg.resolution,
+        "K": cfg.K,
+        "max_frames": cfg.max_frames,
         "usable_frames": usable,
         "latent_frames": latent,
-        "tokens": latent * facts["K"],
+        "tokens": latent * cfg.K,
     }
 
 
@@ -78,8 +71,9 @@ def run(args: argparse.Namespace) -> int:
         ("size", f"{info['width']}x{info['height']} (W x H)"),
         ("codec", info["codec"]),
         ("preset", f"{info['preset']} (K = {info['K']} tokens per latent frame"
-                   + (f", {res}x{res} pixels)" if res else ")")),
-        ("usable frames", f"{info['usable_frames']} (1 + 16n)"),
+                   + f", {res}x{res} pixels)"),
+        ("usable frames", f"{info['usable_frames']} (the longest prefix the tokenizer takes: 1 + 4n up to one chunk, "
+                          f"1 + 16n beyond, at most {info['max_frames']})"),
         ("latent frames", str(info["latent_frames"])),
         ("tokens", str(info["tokens"])),
     ]

@@ -10,10 +10,11 @@ extends the folder when ``--num`` grew). Works on ``folder`` / ``manifest`` data
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
+from videoflextok.atomic import check_out_folder
+from videoflextok.checks import MAX_FRAMES, MAX_SEED, check_int, check_memory, check_optional
 from videoflextok.cli.encode_shards import encode_into_shards
 from videoflextok.config import to_dict
 from videoflextok.data.config import DATASETS, SPLITS, DataConfig
@@ -21,6 +22,7 @@ from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError
 from videoflextok.generator.token_shards import TokenShardWriter
 from videoflextok.tokenizer.model import VideoFlexTok
+from videoflextok.tokenizer.tokens import token_fingerprint
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,22 +55,31 @@ def default_device(name: str | None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def run(args: argparse.Namespace) -> int:
+def check_shard_options(args: argparse.Namespace) -> None:
+    """The options ``pretokenize`` and ``cache-latents`` share, checked before anything is loaded or written."""
     for flag in ("num", "batch_size", "shard_size"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+        check_optional(check_int, f"--{flag.replace('_', '-')}", getattr(args, flag), 1)
+    check_optional(check_int, "--frames", args.frames, 1, MAX_FRAMES)
+    check_int("--seed", args.seed, 0, MAX_SEED)
     if args.num is None and args.dataset in ("shapes", "pans"):
         raise ConfigError(f"give --num: the synthetic dataset '{args.dataset}' has no fixed size")
+    if args.dataset in ("folder", "manifest") and not args.path:
+        raise ConfigError(f"the '{args.dataset}' dataset needs --path")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_shard_options(args)
+    out = check_out_folder(args.out)
     device = default_device(args.device)
     tokenizer = VideoFlexTok.from_pretrained(args.tokenizer, device=device).eval()
     tcfg = tokenizer.config
     frames = args.frames or tcfg.chunk_frames
     if not tcfg.supports_frames(frames):
         raise ConfigError(f"this tokenizer cannot take {frames}-frame clips; it takes {tcfg.frames_rule()}")
+    check_memory(args.batch_size * 3 * frames * tcfg.resolution**2 * 4, f"--batch-size {args.batch_size}")
     data_cfg = DataConfig(dataset=args.dataset, resolution=tcfg.resolution, num_frames=frames, path=args.path,
                           seed=args.seed, split=args.split, length=args.num or 1, random_start=False)
-    dataset = build_dataset(data_cfg)
+    dataset = build_dataset(data_cfg, skip_unreadable=False)
     total = len(dataset) if args.num is None else min(args.num, len(dataset))
     data_desc = {k: v for k, v in to_dict(data_cfg).items() if k not in ("length", "num_workers")}
     source = {
@@ -78,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
         "latent_frames": tcfg.latent_frames(frames),
         "K": tcfg.K,
         "vocab_size": tcfg.vocab_size,
+        "tokenizer_id": token_fingerprint(tokenizer),
     }
-    writer = TokenShardWriter(Path(args.out), source, total)
+    writer = TokenShardWriter(out, source, total)
 
     def encode(video: torch.Tensor) -> torch.Tensor:
         return torch.stack(tokenizer.tokenize(video))

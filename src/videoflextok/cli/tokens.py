@@ -85,12 +85,9 @@ def _check_out(out: str, suffixes: tuple[str, ...]) -> Path:
 def _load_tokenizer(folder: str | None, device: torch.device, size: int | None):
     """The tokenizer in ``folder`` (default: the shipped one), rebuilt for ``size`` px frames when given."""
     from videoflextok.report.demo import load_tokenizer
-    from videoflextok.tokenizer.model import VideoFlexTok
 
-    model, source = load_tokenizer(folder, device=device)
-    if size is not None and size != model.config.resolution:
-        model = VideoFlexTok.from_pretrained(source, device=device, resolution=size).eval()
-    return model
+    model, _ = load_tokenizer(folder, device=device)
+    return model if size is None else model.at_resolution(size)
 
 
 def usable_length(frames: int, cfg) -> int:

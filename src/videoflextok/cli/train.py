@@ -18,6 +18,8 @@ import argparse
 import importlib
 from pathlib import Path
 
+from videoflextok.errors import ConfigError
+
 # model kind -> (task module, help line)
 TASKS: dict[str, tuple[str, str]] = {
     "tokenizer": ("videoflextok.train.tokenizer_task", "train the VideoFlexTok tokenizer (encoder + flow decoder)"),
@@ -32,16 +34,38 @@ def _train(args: argparse.Namespace) -> int:
     tokens = getattr(args, "tokens", None)  # generator: the token folder, i.e. data.tokens
     init = Path(args.init) if getattr(args, "init", None) else None
     extra = {"init": init} if init is not None else {}
-    cfg = task.load_run_config(
-        args.preset, [*args.overrides, *([f"data.tokens={tokens}"] if tokens else [])],
-        run_dir=out if args.resume else None,
-        config_file=Path(args.config) if args.config else None,
-        **extra,
-    )
+    try:
+        cfg = task.load_run_config(
+            args.preset, [*args.overrides, *([f"data.tokens={tokens}"] if tokens else [])],
+            run_dir=out if args.resume else None,
+            config_file=Path(args.config) if args.config else None,
+            **extra,
+        )
+    except ConfigError:
+        if args.resume:
+            _check_kind(args.kind, out)
+        raise
     result = task.run(cfg, out, resume=args.resume, **extra)
+    if result.interrupted:
+        print(f"stopped at step {result.step} with a checkpoint ({result.checkpoint}); continue with the same "
+              "command and --resume")
+        return 130
     if result.checkpoint is not None:
         print(f"done: step {result.step}, loss {result.last_loss:.4f}, checkpoint {result.checkpoint}")
     return 0
+
+
+def _check_kind(kind: str, out: Path) -> None:
+    """When a resumed run's saved config does not fit ``kind``: ConfigError naming the kind it does fit."""
+    for other, (module, _) in TASKS.items():
+        if other == kind or not (out / "run_config.yaml").is_file():
+            continue
+        try:
+            importlib.import_module(module).load_run_config(None, [], run_dir=out)
+        except ConfigError:
+            continue
+        raise ConfigError(f"'{out}' is a {other} run, not a {kind} run; continue it with "
+                          f"`videoflextok train {other} --out {out} --resume`")
 
 
 def register(subparsers) -> None:

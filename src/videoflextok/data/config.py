@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from videoflextok.checks import MAX_FRAMES, MAX_RESOLUTION, MAX_SEED, check_int
 from videoflextok.errors import ConfigError
 
 DATASETS = ("shapes", "pans", "folder", "manifest")
@@ -27,6 +28,7 @@ class DataConfig:
     frame_policy: str = "trim"  # folder/manifest clips shorter than num_frames: pad (repeat last) or skip
     random_start: bool = True  # folder/manifest: random clip start (seed, index, epoch); False = from 0 s
     max_objects: int = 2  # shapes: at most this many moving objects per clip (1 or 2)
+    latents: str | None = None  # tokenizer runs: a `cache-latents` folder trained on instead of encoding the clips
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -37,12 +39,9 @@ class DataConfig:
             raise ConfigError(
                 f"data.frame_policy must be one of {', '.join(FRAME_POLICIES)}, got '{self.frame_policy}'"
             )
-        if self.resolution < 8:
-            raise ConfigError(f"data.resolution must be at least 8 pixels, got {self.resolution}")
-        if self.num_frames < 1:
-            raise ConfigError(f"data.num_frames must be at least 1, got {self.num_frames}")
-        if self.seed < 0:
-            raise ConfigError(f"data.seed must be 0 or more, got {self.seed}")
+        check_int("data.resolution", self.resolution, 8, MAX_RESOLUTION)
+        check_int("data.num_frames", self.num_frames, 1, MAX_FRAMES)
+        check_int("data.seed", self.seed, 0, MAX_SEED)
         if self.length < 1:
             raise ConfigError(f"data.length must be at least 1, got {self.length}")
         if self.num_workers < 0:

@@ -6,9 +6,11 @@ center-cropped), optionally resampled to ``fps``. The clip start is random, dete
 training sampler yields; a plain int reads epoch 0).
 
 A file that cannot be used (missing, not a video, no decodable frames, too short) is logged once, counted
-in ``num_failures`` / ``failures`` and skipped: the item of the next index is returned instead. Only when
-no file at all can be read is :class:`DataError` raised. Counters are per process (each DataLoader worker
-keeps its own).
+in ``num_failures`` / ``failures`` and skipped: the item of the next index is returned instead (training keeps
+going). Only when no file at all can be read is :class:`DataError` raised. Counters are per process (each
+DataLoader worker keeps its own). With ``skip_unreadable=False`` (commands that write one result per clip:
+pretokenize, cache-latents, eval, preview) a missing file is an error before anything is read, and an unreadable
+one an error naming it, instead of a silent duplicate of another clip.
 """
 
 from __future__ import annotations
@@ -35,10 +37,15 @@ class VideoFileDataset(Dataset):
 
     def __init__(self, entries: list[VideoEntry], resolution: int = 64, num_frames: int = 17,
                  fps: float | None = None, seed: int = 0, random_start: bool = True,
-                 frame_policy: str = "trim") -> None:
+                 frame_policy: str = "trim", skip_unreadable: bool = True) -> None:
         if not entries:
             raise DataError("the video dataset lists no files")
         self.entries = list(entries)
+        self.skip_unreadable = skip_unreadable
+        missing = [e.path for e in self.entries if not e.path.is_file()]
+        if missing and not skip_unreadable:
+            raise DataError(f"{len(missing)} of the {len(self.entries)} listed video files do not exist, the first "
+                            f"'{missing[0]}'; fix or remove those entries")
         self.resolution, self.num_frames, self.fps = resolution, num_frames, fps
         self.seed, self.random_start = seed, random_start
         self.frame_policy = frame_policy  # "pad": short clips repeat their last frame; else they are skipped
@@ -61,6 +68,12 @@ class VideoFileDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         n = len(self.entries)
+        if not self.skip_unreadable:
+            try:
+                return self.load(index)
+            except _READ_ERRORS as exc:
+                raise DataError(f"video '{self.entries[index].path}' cannot be used: {str(exc) or type(exc).__name__}"
+                                ) from None
         for attempt in range(n):
             j = (index + attempt) % n
             try:

@@ -36,10 +36,11 @@ class EpochIndex(int):
         return EpochIndex, (int(self), self.epoch)
 
 
-def build_dataset(cfg: DataConfig, split: str | None = None) -> Dataset:
+def build_dataset(cfg: DataConfig, split: str | None = None, skip_unreadable: bool = True) -> Dataset:
     """The dataset ``cfg.dataset`` names; ``split`` (train | heldout | all) overrides ``cfg.split``.
 
-    ``folder`` and ``manifest`` read ``cfg.path``; the split does not apply to them.
+    ``folder`` and ``manifest`` read ``cfg.path``; the split does not apply to them. ``skip_unreadable``: a file
+    that cannot be read is replaced by the next one (training), or is an error (commands with one result per clip).
     """
     split = split or cfg.split
     if split not in ("train", "heldout", "all"):
@@ -53,7 +54,7 @@ def build_dataset(cfg: DataConfig, split: str | None = None) -> Dataset:
             kind = "folder of videos" if cfg.dataset == "folder" else "manifest file"
             raise ConfigError(f"data.path must name a {kind} when data.dataset is '{cfg.dataset}'")
         kwargs = dict(resolution=cfg.resolution, num_frames=cfg.num_frames, fps=cfg.fps, seed=cfg.seed,
-                      random_start=cfg.random_start, frame_policy=cfg.frame_policy)
+                      random_start=cfg.random_start, frame_policy=cfg.frame_policy, skip_unreadable=skip_unreadable)
         if cfg.dataset == "folder":
             return VideoFileDataset.from_folder(Path(cfg.path), **kwargs)
         return VideoFileDataset.from_manifest(Path(cfg.path), **kwargs)

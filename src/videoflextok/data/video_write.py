@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from videoflextok.atomic import atomic_file
+from videoflextok.checks import MAX_FPS, check_float
 from videoflextok.errors import VideoError
 
 
@@ -45,8 +46,7 @@ def write_video(path: str | Path, video: torch.Tensor | np.ndarray, fps: float) 
     suffix = path.suffix.lower()
     if suffix not in (".mp4", ".mkv", ".gif"):
         raise VideoError(f"cannot write '{path}': the extension must be .mp4, .mkv or .gif")
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+    check_float("fps", fps, 0.0, MAX_FPS, low_open=True)
     frames = to_uint8(video)
     if frames.shape[0] == 0:
         raise ValueError("cannot write a video with zero frames")

@@ -30,6 +30,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from videoflextok.atomic import atomic_file
+from videoflextok.checks import check_memory
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.eval.fvd import compute_fvd
@@ -38,6 +39,7 @@ from videoflextok.eval.probe_train import load_or_train_probe
 from videoflextok.eval.reconstruction import load_i3d_or_reason
 from videoflextok.generator.model import VideoGenerator
 from videoflextok.tokenizer.model import VideoFlexTok
+from videoflextok.tokenizer.tokens import check_same_tokenizer
 
 SAMPLES_DIR = "samples"  # sub-folder of the output folder holding the shards
 
@@ -137,6 +139,14 @@ def generate_shard(
     if tcfg.vocab_size != gcfg.vocab_size:
         raise CheckpointError(
             f"the generator's vocabulary ({gcfg.vocab_size}) does not match the tokenizer's ({tcfg.vocab_size})")
+    check_same_tokenizer(gcfg, tokenizer)
+    batches_total = -(-cfg.num // cfg.batch_size)
+    if num_shards > batches_total:
+        raise ConfigError(
+            f"{cfg.num} samples in batches of {cfg.batch_size} make {batches_total} batch(es), too few for "
+            f"{num_shards} shards (each shard takes whole batches); use at most {batches_total} shards or "
+            f"--batch-size {-(-cfg.num // num_shards)}"
+        )
     frames = cfg.num_frames or tcfg.chunk_frames
     if frames < 2:
         raise ConfigError("the class and caption scores need videos of at least 2 frames (the probe reads motion)")
@@ -148,6 +158,8 @@ def generate_shard(
         raise ConfigError(f"--tokens-per-frame {k} exceeds the tokenizer's {tcfg.K} tokens per latent frame")
     latent = tcfg.latent_frames(frames)
     generator.check_budget(latent, k)
+    clip = frames * tcfg.resolution**2 * 3  # values per video
+    check_memory(max(-(-cfg.num // num_shards) * clip, cfg.batch_size * clip * 4), "these samples")
     settings = _settings(cfg, generator, tokenizer, k, frames, *sources)
     path = shard_path(out, shard, num_shards)
     if path.is_file():

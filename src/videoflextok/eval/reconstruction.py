@@ -179,7 +179,7 @@ def evaluate_reconstruction(
                           f"or 1 + 16n up to {tcfg.max_frames}")
     data = build_dataset(DataConfig(dataset=cfg.dataset, resolution=tcfg.resolution, num_frames=frames,
                                     path=cfg.path, seed=cfg.seed, split=cfg.split, length=cfg.num,
-                                    random_start=False))
+                                    random_start=False), skip_unreadable=False)
     num = min(cfg.num, len(data))
     device = tokenizer.device
 
@@ -197,7 +197,7 @@ def evaluate_reconstruction(
     runs = {k: MetricTally() for k in budgets}
     original = MetricTally()
     starts = range(0, num, cfg.batch_size)
-    bar = tqdm(total=num * len(budgets), desc="reconstruct", unit="clip", disable=not progress)
+    bar = tqdm(total=num, desc="reconstruct", unit="clip", disable=not progress)  # a clip: all its budgets
     for b, start in enumerate(starts):
         items = [data[i] for i in range(start, min(start + cfg.batch_size, num))]
         video = torch.stack([item["video"] for item in items]).to(device)
@@ -219,7 +219,7 @@ def evaluate_reconstruction(
             if probe is not None:
                 runs[k].add_probe(probe, recon, labels, primary)
                 runs[k].add_regions(recon, video, objects)
-            bar.update(len(items))
+        bar.update(len(items))
     bar.close()
 
     real_stats = FeatureStats.from_features(np.concatenate(original.feats)) if i3d is not None else None

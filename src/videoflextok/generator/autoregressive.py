@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from videoflextok.errors import ConfigError
+from videoflextok.checks import check_int
 from videoflextok.flow import cfg_combine
 from videoflextok.generator import ordering
-from videoflextok.generator.sampling import sample
+from videoflextok.generator.sampling import check_sampling, sample
 from videoflextok.nn.attention import KVCache
 from videoflextok.nn.linear import row_major_weights
 
@@ -46,10 +46,9 @@ def generate(
     temperature/top-k/top-p). CFG runs the conditional and null halves in one batch of 2B rows.
     """
     model.check_condition(cond, sampling=True)
-    k = tokens_per_frame or model.config.tokens_per_frame
-    model.check_budget(num_frames_latent, k)
-    if temperature < 0 or (top_p is not None and not 0 < top_p <= 1) or (top_k is not None and top_k < 1):
-        raise ConfigError("temperature must be >= 0, top_k >= 1 and top_p in (0, 1]")
+    k = tokens_per_frame if tokens_per_frame is not None else model.config.tokens_per_frame
+    model.check_budget(check_int("latent frames", num_frames_latent), check_int("tokens per frame", k))
+    check_sampling(temperature, top_k, top_p, cfg_scale)
     batch = len(cond)
     guided = cfg_scale != 1.0
     enc = model.encode_condition(cond)

@@ -34,6 +34,7 @@ class GeneratorConfig:
     text_buckets: int = 8192  # hashed encoder: number of hash buckets (rows of its fixed embedding table)
     text_cache_size: int = 4096  # captions whose encoder states are kept in the LRU cache
     init_std: float = 0.02  # std of the normal init of linear layers and embeddings
+    tokenizer_id: str = ""  # token_fingerprint of the tokenizer whose tokens it learns ("" = not recorded)
 
     def __post_init__(self) -> None:
         if self.width == 0:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from videoflextok.checks import check_float, check_int, check_optional
+
 
 def filter_top_k(logits: torch.Tensor, k: int | None) -> torch.Tensor:
     """Keep the ``k`` largest logits per row (ties at the k-th value are kept), set the rest to -inf."""
@@ -58,3 +60,12 @@ def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch
     u = torch.rand(probs.shape[0], 1, dtype=torch.float64, device=probs.device, generator=generator)
     ids = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
     return ids[:, 0].clamp_max(probs.shape[-1] - 1)
+
+
+def check_sampling(temperature: object, top_k: object, top_p: object, cfg_scale: object) -> None:
+    """Raise ConfigError (one sentence) unless temperature >= 0, top_k >= 1 (or None), top_p in (0, 1] (or None)
+    and the CFG scale >= 0 (1 = off, 0 = unconditional), every one a finite number."""
+    check_float("temperature", temperature, 0.0)
+    check_optional(check_int, "top_k", top_k, 1)
+    check_optional(check_float, "top_p", top_p, 0.0, 1.0, low_open=True)
+    check_float("cfg scale", cfg_scale, 0.0)

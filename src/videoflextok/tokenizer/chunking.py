@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from videoflextok.checks import check_pixels
 from videoflextok.errors import VideoShapeError
 from videoflextok.tokenizer.config import TokenizerConfig
 
@@ -27,6 +28,7 @@ def check_video(video: torch.Tensor, cfg: TokenizerConfig) -> None:
         raise VideoShapeError(f"video is {h}x{w} but this tokenizer takes {cfg.resolution}x{cfg.resolution}")
     if not cfg.supports_frames(t):
         raise VideoShapeError(f"video has {t} frames; this tokenizer takes {cfg.frames_rule()}")
+    check_pixels(video)
 
 
 def num_chunks(num_frames: int, cfg: TokenizerConfig) -> int:

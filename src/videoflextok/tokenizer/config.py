@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from videoflextok.checks import MAX_RESOLUTION
 from videoflextok.compressors.config import CompressorConfig
 from videoflextok.errors import ConfigError
 
@@ -94,6 +95,8 @@ class TokenizerConfig:
                 f"max_frames ({self.max_frames}) must be 1 + n * {self.chunk_frames - 1} to be split into chunks"
             )
         cell = c.spatial_factor * self.patch_size
+        if not cell <= self.resolution <= MAX_RESOLUTION:
+            raise ConfigError(f"resolution must be between {cell} and {MAX_RESOLUTION} pixels, got {self.resolution}")
         if self.resolution % cell:
             raise ConfigError(
                 f"resolution {self.resolution} must be a multiple of spatial_factor * patch_size = {cell}"

@@ -34,7 +34,7 @@ from videoflextok.tokenizer.official import is_official, load_official, local_pa
 from videoflextok.tokenizer.patches import patchify, unpatchify
 from videoflextok.tokenizer.repa import RepaHead, repa_loss, target_features
 from videoflextok.tokenizer.streaming import Streaming
-from videoflextok.tokenizer.tokens import check_tokens
+from videoflextok.tokenizer.tokens import check_tokens, decode_options
 
 POSTERIORS = ("mean", "sample")  # how video is turned into compressor latents (see VideoFlexTok.encode_latents)
 
@@ -93,13 +93,18 @@ class VideoFlexTok(Streaming, nn.Module):
         if is_official(path):
             return load_official(path, resolution=resolution, device=device)
         model = load_pretrained(cls, path, use_ema=use_ema, device=device)
-        if resolution is None or resolution == model.config.resolution:
-            return model
-        if model.config.posemb != "axial":
-            raise ConfigError(f"this tokenizer is fixed to {model.config.resolution} px (posemb 'table')")
-        resized = cls(dataclasses.replace(model.config, resolution=resolution))
-        resized.load_state_dict(model.state_dict())
-        return resized.to(device).eval()
+        return model if resolution is None else model.at_resolution(resolution)
+
+    def at_resolution(self, resolution: int) -> VideoFlexTok:
+        """This tokenizer for ``resolution`` px frames, with the same weights (itself when it already is); only
+        per-axis position tables (``posemb: axial``) allow another size."""
+        if resolution == self.config.resolution:
+            return self
+        if self.config.posemb != "axial":
+            raise ConfigError(f"this tokenizer is fixed to {self.config.resolution} px (posemb 'table')")
+        resized = type(self)(dataclasses.replace(self.config, resolution=resolution))
+        resized.load_state_dict(self.state_dict())
+        return resized.to(self.device).train(self.training)
 
     def save_pretrained(self, folder: str | Path) -> Path:
         """Write ``model.safetensors`` + ``config.json`` to ``folder`` atomically."""
@@ -116,7 +121,7 @@ class VideoFlexTok(Streaming, nn.Module):
         The network is frozen and not saved with the model; move it to the model's device yourself.
         """
         if self.repa_head is None:
-            raise ValueError("set repa_feature_dim > 0 in the config to use a REPA feature network")
+            raise ConfigError("set repa_feature_dim > 0 in the config to use a REPA feature network")
         network.requires_grad_(False)
         network.eval()
         self._repa_network = (network,)
@@ -145,7 +150,7 @@ class VideoFlexTok(Streaming, nn.Module):
         it (so ``torch.manual_seed`` reproduces its tokens); a deterministic compressor returns its code either way.
         """
         if posterior not in POSTERIORS:
-            raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
+            raise ConfigError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
         dist = getattr(self.compressor, "posterior", None)
         with torch.no_grad():
             if posterior == "sample" and dist is not None:
@@ -242,11 +247,9 @@ class VideoFlexTok(Streaming, nn.Module):
         ids = check_tokens(tokens, cfg, keep_k)
         if keep_k is not None:
             ids = ids[:, :, :keep_k]
-        steps = cfg.sample_steps if steps is None else steps
-        scale = cfg.guidance_scale if guidance is None else float(guidance)
-        mode = guidance_mode or cfg.guidance_mode
+        steps, scale, mode = decode_options(cfg, steps, guidance, guidance_mode)
         if posterior not in POSTERIORS:
-            raise ValueError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
+            raise ConfigError(f"posterior must be one of {', '.join(POSTERIORS)}, got {posterior!r}")
         ids = ids.to(self.device)
         b, rows, k = ids.shape
         spans = chunk_row_spans(rows, cfg)
@@ -276,7 +279,7 @@ class VideoFlexTok(Streaming, nn.Module):
         want = (batch, cfg.compressor.channels, frames, cfg.latent_size, cfg.latent_size)
         if not isinstance(noise, torch.Tensor) or not noise.is_floating_point() or tuple(noise.shape) != want:
             got = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
-            raise ValueError(f"noise must be a float tensor {list(want)} (the first chunk's latents), got {got}")
+            raise ConfigError(f"noise must be a float tensor {list(want)} (the first chunk's latents), got {got}")
 
     def _draw_noise(self, batch: int, frames: int, generator: torch.Generator | None) -> torch.Tensor:
         """Initial noise of one chunk [B, C, T', h, w]: one draw per video from ``generator``."""
@@ -289,10 +292,13 @@ class VideoFlexTok(Streaming, nn.Module):
     def _condition_latent(self, frame: torch.Tensor, posterior: str) -> torch.Tensor:
         """The clean latent [B, C, 1, h, w] that conditions the next chunk, from its first frame [B, 3, 1, H, W].
 
-        With posterior "sample" the released code first re-tokenizes the frame (one posterior draw and one Bernoulli
-        draw per video in its quantizer; the tokens are then masked out) and encodes it again: those draws are made
-        here too, so the global RNG stays in step with it.
+        The released pipeline (compressor "vidtok") encodes the decoded frame as it is; our own compressors take it
+        clamped to [-1, 1], the range they are trained on. With posterior "sample" the released code first
+        re-tokenizes the frame (one posterior draw and one Bernoulli draw per video in its quantizer; the tokens are
+        then masked out) and encodes it again: those draws are made here too, so the global RNG stays in step with it.
         """
+        if self.config.compressor.kind != "vidtok":
+            frame = frame.clamp(-1, 1)
         if posterior == "sample" and getattr(self.compressor, "posterior", None) is not None:
             mean, _ = self.compressor.posterior(frame)
             torch.randn(mean.shape)

@@ -37,7 +37,7 @@ class TrainConfig:
     seed: int = 0  # seeds weight init, data order and every step's random draws
     shuffle: bool = True  # visit the training set in a (seed, epoch) permutation; false = in order
     log_every: int = 10  # steps between metric lines in metrics.jsonl / TensorBoard
-    progress: bool = True  # show a tqdm progress bar on rank 0
+    progress: bool = True  # rank 0: a progress bar on a terminal; false (or not a terminal): a plain line now and then
     val_every: int = 500  # steps between validation passes (and sample videos); 0 disables
     val_batch_size: int = 4  # size of the fixed validation batch
     val_keep_k: tuple[int, ...] = (1, 4, -1)  # token counts k for validation PSNR and sample videos (-1 = all K)

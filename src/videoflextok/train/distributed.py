@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from videoflextok.errors import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -38,6 +40,8 @@ def pick_device(preference: str, local_rank: int = 0) -> torch.device:
     """``auto``: cuda:<local_rank> when CUDA is available, else cpu; ``cuda`` / ``cuda:i`` / ``cpu`` as given."""
     if preference == "cpu" or (preference == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"train.device={preference} was asked for but CUDA is not available; use train.device=cpu")
     if preference.startswith("cuda:"):
         return torch.device(preference)
     return torch.device("cuda", local_rank)

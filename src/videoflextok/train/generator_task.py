@@ -29,7 +29,6 @@ from videoflextok.errors import ConfigError, DataError
 from videoflextok.generator.config import GeneratorConfig
 from videoflextok.generator.model import VideoGenerator
 from videoflextok.generator.token_shards import TokenShardDataset
-from videoflextok.train.checkpoint import latest_checkpoint
 from videoflextok.train.config import TrainConfig
 from videoflextok.train.launch import launch
 from videoflextok.train.launch import load_run_config as _load_run_config
@@ -74,6 +73,10 @@ def open_tokens(folder: str | None, model: GeneratorConfig, what: str = "--token
         raise DataError(f"token folder '{path}' does not exist; make one with videoflextok pretokenize")
     data = TokenShardDataset(path)
     data.check_fits(model)
+    made_by = data.source.get("tokenizer_id", "")
+    if made_by and model.tokenizer_id and made_by != model.tokenizer_id:
+        raise ConfigError(f"the tokens in '{path}' were made by tokenizer {made_by} but model.tokenizer_id is "
+                          f"{model.tokenizer_id}; use token folders of one tokenizer")
     if model.conditioning == "class":
         top = max(data.labels)
         if top >= model.num_classes:
@@ -111,9 +114,8 @@ def validation_batch(data: TokenShardDataset, size: int) -> dict:
 
 def run(run_cfg: GeneratorRunConfig, out: Path, resume: bool = False, dist_info=None):
     """Train a generator into ``out``; returns the :class:`videoflextok.train.loop.TrainResult`."""
-    if not resume and latest_checkpoint(out) is not None:  # before run_config.yaml would be overwritten
-        raise ConfigError(f"run folder '{out}' already holds checkpoints; pass --resume or pick a new --out")
     train_set = open_tokens(run_cfg.data.tokens, run_cfg.model)  # fail before anything is written
+    run_cfg.model.tokenizer_id = run_cfg.model.tokenizer_id or train_set.source.get("tokenizer_id", "")
     val_set = open_tokens(run_cfg.data.val_tokens, run_cfg.model, "data.val_tokens") if run_cfg.data.val_tokens \
         else train_set
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-import yaml
 
-from videoflextok.atomic import atomic_write_text
+from videoflextok.atomic import check_out_folder
 from videoflextok.config import from_dict, load_yaml, merge, parse_overrides, preset_path, to_dict
+from videoflextok.errors import ConfigError
 
 RUN_CONFIG_FILE = "run_config.yaml"
 
@@ -43,6 +43,20 @@ def load_run_config(
     return from_dict(cls, merge(base, parse_overrides(overrides)))
 
 
+def check_run_folder(out: Path, resume: bool) -> None:
+    """Before anything is built or written: ``out`` is a folder (or can be one); ``--resume`` finds a run in it,
+    and a new run does not write over one (ConfigError with one sentence otherwise)."""
+    from videoflextok.train.checkpoint import latest_checkpoint
+
+    check_out_folder(out)
+    has_run = (out / RUN_CONFIG_FILE).is_file() or latest_checkpoint(out) is not None
+    if resume and not has_run:
+        raise ConfigError(f"--resume: '{out}' holds no run to continue (no {RUN_CONFIG_FILE}); check the path, or "
+                          "drop --resume to start a new run")
+    if not resume and latest_checkpoint(out) is not None:
+        raise ConfigError(f"run folder '{out}' already holds checkpoints; pass --resume or pick a new --out")
+
+
 def launch(
     run_cfg: Any,
     out: Path,
@@ -57,17 +71,17 @@ def launch(
 ):
     """Train ``build_model()`` on ``build_train_set()`` into ``out``; returns the Trainer's ``TrainResult``.
 
-    ``run_cfg`` has ``.data`` (with ``num_workers``) and ``.train`` (a TrainConfig). Only rank 0 writes.
+    ``run_cfg`` has ``.data`` (with ``num_workers``) and ``.train`` (a TrainConfig). Only rank 0 writes, and only
+    once model, data and any resumed state are in place (the Trainer writes ``run_config.yaml`` then), so a run that
+    is refused or fails while building leaves ``out`` as it was.
     The model is built right after seeding with ``train.seed``, so runs and resumes start identically.
     """
     from videoflextok.train import distributed as D
     from videoflextok.train.loop import Trainer
 
+    check_run_folder(out, resume)
     info = dist_info or D.init_distributed(run_cfg.train.device)
     try:
-        if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(out / RUN_CONFIG_FILE, yaml.safe_dump(to_dict(run_cfg), sort_keys=False))
         torch.manual_seed(run_cfg.train.seed)
         model = build_model()
         if info.is_main:

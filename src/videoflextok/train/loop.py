@@ -7,7 +7,7 @@ Per optimizer step ``s`` (0-based):
      forward under autocast, ``(loss / grad_accum).backward()`` (gradient sync only on the last one);
   3. clip the global gradient norm; if any rank saw a non-finite loss or the norm is not finite, the
      update is skipped and counted (``max_nonfinite`` in a row stops the run), else AdamW + EMA update;
-  4. log, validate, checkpoint as configured.
+  4. log, validate, checkpoint as configured; a Ctrl-C or SIGTERM ends the run after the step with a checkpoint.
 Because data position, weights, optimizer, EMA and per-step randomness are all restored, resuming from
 a checkpoint continues bitwise identically to an uninterrupted run (same world size and config).
 """
@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
+from videoflextok.atomic import atomic_write_text
 from videoflextok.errors import CheckpointError, ConfigError, VideoFlexTokError
 from videoflextok.train import distributed as D
 from videoflextok.train.activation_checkpointing import enable_activation_checkpointing
@@ -43,7 +44,9 @@ from videoflextok.train.checkpoint import (
     save_training_checkpoint,
 )
 from videoflextok.train.config import TrainConfig
+from videoflextok.train.console import Progress, StopRequest, thread_hint
 from videoflextok.train.ema import EMA
+from videoflextok.train.launch import RUN_CONFIG_FILE
 from videoflextok.train.metrics_log import MetricsLogger
 from videoflextok.train.optim import build_optimizer, lr_at, set_lr
 from videoflextok.train.sampler import StreamBatchSampler, stream_loader
@@ -62,6 +65,7 @@ class TrainResult:
     checkpoint: Path | None  # the newest checkpoint folder written by this run
     skipped_steps: int  # steps skipped because of a non-finite loss/gradient (whole run)
     model: nn.Module | None = None  # the trained model (raw weights; DTensor shards under FSDP)
+    interrupted: bool = False  # stopped early by Ctrl-C / SIGTERM (after saving a checkpoint at `step`)
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
@@ -143,7 +147,6 @@ class Trainer:
         cfg, model = self.cfg, self.model
         device = info.device
         if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             remove_partial(self.run_dir)
         D.barrier(info)
         folder = latest_checkpoint(self.run_dir)
@@ -181,7 +184,13 @@ class Trainer:
             start_step, position, skipped = int(state["step"]), int(state["data_position"]), int(state["skipped_total"])
             seconds_before = float(state.get("train_seconds", 0.0))  # wall time of the earlier sessions
             restore_rng(state["rng"])
-        if info.is_main:
+        if info.is_main:  # written once the model and a resumed state are in place: a refused run changes nothing
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.run_config is not None:
+                atomic_write_text(self.run_dir / RUN_CONFIG_FILE, yaml.safe_dump(self.run_config, sort_keys=False))
+            hint = thread_hint(device)
+            if hint:
+                print(hint)
             where = f"resumed from {folder.name}" if state is not None else "from scratch"
             print(f"training {type(model).__name__} ({strategy}, {info.world_size} process(es), {device}) {where}")
 
@@ -193,8 +202,7 @@ class Trainer:
         batches = iter(loader)
         resume_step = start_step if state is not None else None
         logger = MetricsLogger(self.run_dir, enabled=info.is_main, resume_step=resume_step)
-        bar = tqdm(total=cfg.steps, initial=start_step, disable=not (info.is_main and cfg.progress), desc="train",
-                   dynamic_ncols=True)
+        bar = Progress(cfg.steps, start_step, enabled=info.is_main, bar=cfg.progress)
         precision = D.resolve_precision(cfg.precision, device)
         autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
         max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
@@ -207,7 +215,9 @@ class Trainer:
         step = start_step
         end = min(cfg.steps, cfg.stop_at) if cfg.stop_at > 0 else cfg.steps
         budget_end = -1  # the step at which train.max_minutes ran out
+        stop = StopRequest(announce=info.is_main)
         try:
+            stop.__enter__()
             while step < end:
                 set_lr(optimizer, lr_at(step, cfg))
                 reseed(step_seed(cfg.seed, info.rank, step))
@@ -252,17 +262,24 @@ class Trainer:
                     spent = seconds_before + time.perf_counter() - session_t >= 60 * cfg.max_minutes
                     if D.all_reduce(torch.tensor([float(spent)], device=device), info, op="max").item() > 0:
                         end = budget_end = step
+                # a stop request (Ctrl-C, SIGTERM): one process stops now; ranks agree at the next logged window (the
+                # request rides in the window's all-reduce, so no collective is added to a step)
+                window["stop"].append(float(stop.requested))
+                if stop.requested and not info.distributed:
+                    end = step
                 position += sampler.global_batch
                 bar.update(1)
 
                 if step % cfg.log_every == 0 or step == end:
                     row = self._window_means(window, info)
+                    if row.pop("stop", 0.0) > 0:
+                        end = step
                     elapsed = time.perf_counter() - window_t
                     row.update(lr=lr_at(step - 1, cfg), samples_per_s=window_steps * sampler.global_batch / elapsed,
                                skipped_total=skipped, train_s=seconds_before + time.perf_counter() - session_t)
                     last_loss = row.get("loss", float("nan"))
                     logger.log("train", step, row)
-                    bar.set_postfix(loss=f"{last_loss:.4f}", sps=f"{row['samples_per_s']:.1f}")
+                    bar.log(step, row)
                     window.clear()
                     window_t, window_steps = time.perf_counter(), 0
                 last = step in (cfg.steps, budget_end)  # a run's last step validates, also when the budget ends it
@@ -278,10 +295,12 @@ class Trainer:
                     saved = self._save(model, optimizer, ema, training_state, info, fsdp_root is not None)
                     last_ckpt = saved or last_ckpt
         finally:
+            stop.__exit__()
             bar.close()
             logger.close()
         D.barrier(info)
-        return TrainResult(step=step, last_loss=last_loss, checkpoint=last_ckpt, skipped_steps=skipped, model=model)
+        return TrainResult(step=step, last_loss=last_loss, checkpoint=last_ckpt, skipped_steps=skipped, model=model,
+                           interrupted=stop.requested and step < cfg.steps)
 
     # ------------------------------------------------------------------------------------------------
     @staticmethod

@@ -6,6 +6,9 @@ Validation (every ``train.val_every`` steps, EMA weights when EMA is on) on a fi
   - ``psnr_k<k>``: PSNR (dB, pixels in [0, 1]) of ``detokenize(tokenize(video), keep_k=k)`` for each k in
     ``train.val_keep_k`` (-1 = all K), ``train.val_decode_steps`` Euler steps, fixed noise;
   - a sample video ``samples/step_<step>.mp4``: each row one clip, original | reconstruction at each k.
+
+With ``data.latents`` (a ``cache-latents`` folder made by the VAE at ``model.compressor.path``) the training batches
+are those cached latents instead of encoded clips; validation still reads the clips of ``data.dataset``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import torch
 from einops import rearrange
 
+from videoflextok.checkpoint import weights_fingerprint
 from videoflextok.config import from_dict, merge, parse_overrides, to_dict
 from videoflextok.data import DataConfig, build_dataset
 from videoflextok.errors import CheckpointError, ConfigError
@@ -26,6 +30,7 @@ from videoflextok.tokenizer.repa import build_repa_network, check_repa_network
 from videoflextok.train.config import TrainConfig
 from videoflextok.train.launch import RUN_CONFIG_FILE, launch
 from videoflextok.train.launch import load_run_config as _load_run_config
+from videoflextok.vae.latent_cache import LatentCacheDataset
 
 
 @dataclass
@@ -51,6 +56,9 @@ class TokenizerRunConfig:
                 "model.repa_feature_dim=0"
             )
         check_repa_network(m)
+        if self.data.latents and (m.compressor.kind != "vae" or m.repa_network != "none"):
+            raise ConfigError("data.latents (latents cached by a VAE) needs model.compressor.kind=vae with the path of "
+                              "that VAE, and no REPA (REPA reads the clips' pixels)")
 
 
 def load_run_config(
@@ -148,11 +156,11 @@ def run(run_cfg: TokenizerRunConfig, out: Path, resume: bool = False, dist_info=
     return launch(
         run_cfg, out, resume=resume, dist_info=dist_info,
         build_model=lambda: build_model(run_cfg.model, init),
-        build_train_set=lambda: build_dataset(run_cfg.data, split=run_cfg.data.split),
+        build_train_set=lambda: open_latents(run_cfg) if run_cfg.data.latents else build_dataset(run_cfg.data),
         build_validator=lambda: TokenizerValidator(validation_batch(run_cfg), run_cfg.train),
         describe=lambda model: f"tokenizer: {model.num_params() / 1e6:.2f}M parameters (excluding adaLN)"
         + (f", starting from the weights of {init}" if init is not None else ""),
-        prepare=_video,
+        prepare=_latent if run_cfg.data.latents else _video,
     )  # fmt: skip
 
 
@@ -170,12 +178,37 @@ def _video(batch: dict) -> torch.Tensor:
     return batch["video"]
 
 
+def _latent(batch: dict) -> dict:
+    return {"latent": batch["latent"]}
+
+
+def open_latents(run: TokenizerRunConfig) -> LatentCacheDataset:
+    """The latents of ``run.data.latents``, checked to be what the run's compressor (the VAE at
+    ``model.compressor.path``) makes of ``data.num_frames``-frame clips at ``model.resolution``."""
+    from videoflextok.vae.model import VideoVAE
+
+    m = run.model
+    data = LatentCacheDataset(run.data.latents)
+    if not m.compressor.path:
+        raise ConfigError("data.latents needs model.compressor.path, the VAE that cached them")
+    vae = VideoVAE.from_pretrained(m.compressor.path)
+    want = (m.compressor.channels, m.latent_frames(run.data.num_frames), m.latent_size, m.latent_size)
+    if tuple(data.latents.shape[1:]) != want or run.data.num_frames > m.chunk_frames:
+        raise ConfigError(f"the latents in '{run.data.latents}' are {list(data.latents.shape[1:])}, but this run needs "
+                          f"{list(want)} ({run.data.num_frames} frames at {m.resolution} px, one chunk)")
+    if data.source.get("vae_id") != weights_fingerprint(vae, ("encoder",)):
+        raise ConfigError(f"the latents in '{run.data.latents}' were made by another VAE than model.compressor.path "
+                          f"'{m.compressor.path}'; cache them again with it")
+    return data
+
+
 __all__ = [
     "TokenizerRunConfig",
     "TokenizerValidator",
     "build_model",
     "init_model",
     "load_run_config",
+    "open_latents",
     "run",
     "validation_batch",
 ]

@@ -42,6 +42,8 @@ class VAERunConfig:
             raise ConfigError(f"data.num_frames must be 1 + {f_t}n for this VAE, got {self.data.num_frames}")
         if self.data.resolution % f_s:
             raise ConfigError(f"data.resolution must be a multiple of {f_s} for this VAE, got {self.data.resolution}")
+        if self.data.latents:
+            raise ConfigError("data.latents (cached latents) trains tokenizers; a VAE trains on the clips themselves")
 
 
 def load_run_config(

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from videoflextok.checkpoint import load_pretrained, save_pretrained
+from videoflextok.checks import check_pixels
 from videoflextok.config import model_preset
 from videoflextok.vae.config import VAEConfig
 from videoflextok.vae.layers import set_streaming
@@ -122,6 +123,7 @@ class VideoVAE(nn.Module):
     def encode_dist(self, video: torch.Tensor, chunked: bool | None = None) -> DiagonalGaussian:
         """video: [B, 3, 1 + f_t n, H, W] in [-1, 1] -> posterior, .mean/.logvar [B, C, 1 + n, H/f_s, W/f_s]."""
         self.config.check_video(video.shape)
+        check_pixels(video)
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             return DiagonalGaussian(self._moments(video, self._use_chunks(chunked)))
 
