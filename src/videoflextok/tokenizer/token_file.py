@@ -28,6 +28,7 @@ from videoflextok.atomic import atomic_file
 from videoflextok.config import to_dict
 from videoflextok.errors import CheckpointError, TokenError
 from videoflextok.safetensors_io import read_safetensors_header
+from videoflextok.tokenizer.tokens import token_fingerprint
 
 FORMAT = "videoflextok-tokens"
 FORMAT_VERSION = 1
@@ -36,16 +37,6 @@ FORMAT_VERSION = 1
 def config_fingerprint(model) -> str:
     """SHA-256 of a tokenizer's config (canonical JSON)."""
     return hashlib.sha256(json.dumps(to_dict(model.config), sort_keys=True).encode()).hexdigest()
-
-
-def weights_fingerprint(model) -> str:
-    """SHA-256 of a tokenizer's weights (every tensor of its state dict: name, dtype, shape, bytes)."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{list(t.shape)};".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -78,7 +69,7 @@ class TokenFile:
         if self.tokenizer_config != config_fingerprint(model):
             raise TokenError("this token file was made by another tokenizer (its config differs); decode it with "
                              "the tokenizer that made it")
-        if self.tokenizer_weights != weights_fingerprint(model):
+        if self.tokenizer_weights != token_fingerprint(model):
             raise TokenError("this token file was made by another tokenizer (same config, different weights); "
                              "decode it with the tokenizer that made it")
 
@@ -113,7 +104,7 @@ def save_tokens(
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "frames": str(frames), "fps": repr(float(fps)),
             "height": str(cfg.resolution), "width": str(cfg.resolution), "K": str(cfg.K),
             "vocab_size": str(cfg.vocab_size), "tokenizer_config": config_fingerprint(model),
-            "tokenizer_weights": weights_fingerprint(model)}
+            "tokenizer_weights": token_fingerprint(model)}
     from safetensors.torch import save_file
 
     path = Path(path)
