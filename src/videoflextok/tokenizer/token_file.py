@@ -3,8 +3,8 @@
 Tensors: ``ids`` int32 [T', k_max] (row t holds its k_t ids, then -1) and ``k`` int32 [T'] (tokens of each latent
 frame; rows may differ). String metadata: ``format`` ("videoflextok-tokens"), ``format_version``, ``frames``,
 ``fps``, ``height``, ``width``, ``K``, ``vocab_size``, and the tokenizer's fingerprint: ``tokenizer_config``
-(SHA-256 of its config) and ``tokenizer_weights`` (SHA-256 of its weights). A file decodes only with the tokenizer
-that made it.
+(SHA-256 of its config) and ``tokenizer_weights`` (``tokens.token_fingerprint``: what its ids mean). A file
+decodes only with the tokenizer that made it.
 
 ```python
 save_tokens("clip.safetensors", rows, model, fps=25.0)     # rows: LongTensor [T', k] or a list of [k_t]
@@ -51,7 +51,7 @@ class TokenFile:
     K: int  # tokens per latent frame of the tokenizer
     vocab_size: int  # token ids lie in [0, vocab_size)
     tokenizer_config: str  # SHA-256 of the tokenizer's config
-    tokenizer_weights: str  # SHA-256 of the tokenizer's weights
+    tokenizer_weights: str  # token_fingerprint of the tokenizer (FSQ levels, K, compressor and encoder weights)
 
     @property
     def k(self) -> list[int]:
