@@ -17,10 +17,10 @@ import torch
 from videoflextok.atomic import check_out_folder
 from videoflextok.checkpoint import weights_fingerprint
 from videoflextok.checks import MAX_RESOLUTION, check_int, check_memory
-from videoflextok.cli.encode_shards import encode_into_shards
+from videoflextok.cli.encode_shards import add_shard_options, encode_into_shards
 from videoflextok.cli.pretokenize import check_shard_options, default_device
 from videoflextok.config import to_dict
-from videoflextok.data.config import DATASETS, SPLITS, DataConfig
+from videoflextok.data.config import DataConfig
 from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError
 from videoflextok.vae.latent_cache import DTYPES, LatentCacheWriter
@@ -35,18 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "safetensors shards of latents with labels and captions beside them.",
     )
     p.add_argument("--vae", required=True, help="VAE checkpoint folder or training run folder")
-    p.add_argument("--dataset", default="shapes", choices=DATASETS, help="which dataset (default: shapes)")
-    p.add_argument("--num", type=int, default=None, help="number of clips (default: all of folder/manifest data)")
-    p.add_argument("--out", required=True, help="output folder of latent shards")
-    p.add_argument("--path", default=None, help="folder of videos or manifest file (folder / manifest datasets)")
+    add_shard_options(p, "latent")
     p.add_argument("--resolution", type=int, default=64, help="frame size in pixels (default: 64)")
     p.add_argument("--frames", type=int, default=17, help="frames per clip, 1 + 4n (default: 17)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
-    p.add_argument("--split", default="train", choices=SPLITS, help="train | heldout | all (synthetic data)")
-    p.add_argument("--batch-size", type=int, default=8, help="clips encoded per forward pass (default: 8)")
-    p.add_argument("--shard-size", type=int, default=256, help="clips per shard file (default: 256)")
     p.add_argument("--dtype", default="float32", choices=sorted(DTYPES), help="stored dtype (default: float32)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=run)
 
 

@@ -3,10 +3,27 @@ and append them shard by shard to a writer that remembers how many clips it alre
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 
 import torch
+
+from videoflextok.data.config import DATASETS, SPLITS
+
+
+def add_shard_options(p: argparse.ArgumentParser, what: str) -> None:
+    """The options both commands share: which clips (--dataset, --num, --path, --seed, --split), where to
+    (--out), how many at a time (--batch-size, --shard-size) and --device; ``what`` names the shards' content."""
+    p.add_argument("--dataset", default="shapes", choices=DATASETS, help="which dataset (default: shapes)")
+    p.add_argument("--num", type=int, default=None, help="number of clips (default: all of folder/manifest data)")
+    p.add_argument("--out", required=True, help=f"output folder of {what} shards")
+    p.add_argument("--path", default=None, help="folder of videos or manifest file (folder / manifest datasets)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
+    p.add_argument("--split", default="train", choices=SPLITS, help="train | heldout | all (synthetic data)")
+    p.add_argument("--batch-size", type=int, default=8, help="clips encoded per forward pass (default: 8)")
+    p.add_argument("--shard-size", type=int, default=256, help="clips per shard file (default: 256)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
 
 def encode_into_shards(

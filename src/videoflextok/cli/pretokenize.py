@@ -15,9 +15,9 @@ import torch
 
 from videoflextok.atomic import check_out_folder
 from videoflextok.checks import MAX_FRAMES, MAX_SEED, check_int, check_memory, check_optional
-from videoflextok.cli.encode_shards import encode_into_shards
+from videoflextok.cli.encode_shards import add_shard_options, encode_into_shards
 from videoflextok.config import to_dict
-from videoflextok.data.config import DATASETS, SPLITS, DataConfig
+from videoflextok.data.config import DataConfig
 from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError
 from videoflextok.generator.token_shards import TokenShardWriter
@@ -33,16 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with labels and captions beside them.",
     )
     p.add_argument("--tokenizer", required=True, help="tokenizer checkpoint folder or training run folder")
-    p.add_argument("--dataset", default="shapes", choices=DATASETS, help="which dataset (default: shapes)")
-    p.add_argument("--num", type=int, default=None, help="number of clips (default: all of folder/manifest data)")
-    p.add_argument("--out", required=True, help="output folder of token shards")
-    p.add_argument("--path", default=None, help="folder of videos or manifest file (folder / manifest datasets)")
+    add_shard_options(p, "token")
     p.add_argument("--frames", type=int, default=None, help="frames per clip (default: the tokenizer's chunk)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
-    p.add_argument("--split", default="train", choices=SPLITS, help="train | heldout | all (synthetic data)")
-    p.add_argument("--batch-size", type=int, default=8, help="clips tokenized per forward pass (default: 8)")
-    p.add_argument("--shard-size", type=int, default=256, help="clips per shard file (default: 256)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=run)
 
 

@@ -232,14 +232,7 @@ class Streaming:
         """A :class:`StreamEncoder`: ``push(frames [1, 3, t, H, W]) -> list of LongTensor [K]``."""
         return StreamEncoder(self)
 
-    def stream_decoder(
-        self,
-        keep_k: int | None = None,
-        steps: int | None = None,
-        guidance: float | None = None,
-        guidance_mode: str | None = None,
-        generator: torch.Generator | None = None,
-        posterior: str = "mean",
-    ) -> StreamDecoder:
-        """A :class:`StreamDecoder`: ``push(token rows) -> frames [1, 3, f, H, W]``; options as ``detokenize``."""
-        return StreamDecoder(self, keep_k, steps, guidance, guidance_mode, generator, posterior)
+    def stream_decoder(self, **options) -> StreamDecoder:
+        """A :class:`StreamDecoder`: ``push(token rows) -> frames [1, 3, f, H, W]``; ``options`` are those of
+        ``detokenize``: keep_k, steps, guidance, guidance_mode, generator, posterior."""
+        return StreamDecoder(self, **options)
