@@ -15,16 +15,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from videoflextok.nn.linear import Linear
-from videoflextok.nn.masks import TimeBlocks
+from videoflextok.nn.masks import TimeBlocks, causal_tail_mask
 from videoflextok.nn.norms import RMSNorm
 
 QK_NORMS = ("rms", "layernorm", "none")  # RMSNorm with a learned scale per head channel / LayerNorm, no affine / off
 
 # Largest score matrix (batch x heads x queries x keys) for which bf16 attention on CPU runs as two matmuls and a
-# softmax instead of the fused kernel: faster that way for short sequences in bf16 (README, performance); in fp32
-# the fused kernel is faster, and for long sequences its O(N) memory matters more, so those keep
-# F.scaled_dot_product_attention.
-CPU_BF16_EXPLICIT_MAX_SCORES = 1 << 24
+# softmax instead of the fused kernel: faster that way (forward and backward) for the small blocks of CPU training;
+# the fused kernel wins from a few million scores on (the blocks of the paper-size tokenizers), and in fp32.
+CPU_BF16_EXPLICIT_MAX_SCORES = 1 << 21
 
 
 def attention(
@@ -73,9 +72,7 @@ def time_block_attention(
             continue
         seen = start + n  # every query of block t sees the blocks before and the block's patches
         outs.append(attention(q[:, :, start:seen], k[:, :, :seen], v[:, :, :seen], scale=scale))
-        regs = blocks.registers
-        tail = torch.ones(regs, seen + regs, dtype=torch.bool, device=q.device)
-        tail[:, seen:] = torch.ones(regs, regs, dtype=torch.bool, device=q.device).tril()
+        tail = causal_tail_mask(seen, blocks.registers, q.device)
         outs.append(attention(q[:, :, seen:end], k[:, :, :end], v[:, :, :end], mask=tail, scale=scale))
     return torch.cat(outs, dim=2)
 

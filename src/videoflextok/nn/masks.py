@@ -41,6 +41,19 @@ def _time_block_causal(T: int, P: int, K: int, device: torch.device) -> torch.Te
     return block[None, :] <= block[:, None]
 
 
+@functools.lru_cache(maxsize=64)
+def _causal_tail(seen: int, tail: int, device: torch.device) -> torch.Tensor:
+    mask = torch.ones(tail, seen + tail, dtype=torch.bool, device=device)
+    mask[:, seen:] = torch.ones(tail, tail, dtype=torch.bool, device=device).tril()
+    return mask
+
+
+def causal_tail_mask(seen: int, tail: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[tail, seen + tail]``: query j of the last ``tail`` tokens sees the ``seen`` tokens before them and tail
+    tokens 0..j (the encoder's registers within their latent frame). Cached; never modify it in place."""
+    return _causal_tail(seen, tail, torch.device(device))
+
+
 def time_block_causal_last_mask(T: int, P: int, K: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Encoder mask ``[L, L]``, L = T * (P + K).
 
