@@ -18,7 +18,7 @@ import torch
 from videoflextok.cli.encode_shards import encode_into_shards
 from videoflextok.cli.pretokenize import default_device
 from videoflextok.config import to_dict
-from videoflextok.data.config import DATASETS, SPLITS, DataConfig
+from videoflextok.data.config import DATASETS, SPLITS, SYNTHETIC, DataConfig
 from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError
 from videoflextok.vae.latent_cache import DTYPES, LatentCacheWriter
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.num is None and args.dataset in ("shapes", "pans"):
+    if args.num is None and args.dataset in SYNTHETIC:
         raise ConfigError(f"give --num: the synthetic dataset '{args.dataset}' has no fixed size")
     device = default_device(args.device)
     vae = VideoVAE.from_pretrained(args.vae, device=device).freeze()
