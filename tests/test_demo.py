@@ -77,6 +77,8 @@ def test_demo_metrics_match_an_independent_computation(demo_run):
             recon = tokenizer.detokenize(tokens, keep_k=row["k"], steps=2, generator=gen).clamp(-1, 1)
             assert row["psnr"] == pytest.approx(float(psnr(recon, clip[None]).mean()), abs=1e-9)
             assert row["ssim"] == pytest.approx(float(ssim(recon, clip[None]).mean()), abs=1e-9)
+        flat = clip.mean(dim=(-2, -1), keepdim=True).expand_as(clip)  # each frame's mean color
+        assert video["mean_color_psnr"] == pytest.approx(float(psnr(flat[None], clip[None]).mean()), abs=1e-9)
     # the random model's reconstructions depend on k (otherwise the table would say nothing)
     assert len({r["psnr"] for r in result["videos"][1]["rows"]}) == len(KS)
 

@@ -17,7 +17,7 @@ from videoflextok.atomic import check_out_folder
 from videoflextok.checks import MAX_FRAMES, MAX_SEED, check_int, check_memory, check_optional
 from videoflextok.cli.encode_shards import add_shard_options, encode_into_shards
 from videoflextok.config import to_dict
-from videoflextok.data.config import DataConfig
+from videoflextok.data.config import SYNTHETIC, DataConfig
 from videoflextok.data.loader import build_dataset
 from videoflextok.errors import ConfigError
 from videoflextok.generator.token_shards import TokenShardWriter
@@ -53,7 +53,7 @@ def check_shard_options(args: argparse.Namespace) -> None:
         check_optional(check_int, f"--{flag.replace('_', '-')}", getattr(args, flag), 1)
     check_optional(check_int, "--frames", args.frames, 1, MAX_FRAMES)
     check_int("--seed", args.seed, 0, MAX_SEED)
-    if args.num is None and args.dataset in ("shapes", "pans"):
+    if args.num is None and args.dataset in SYNTHETIC:
         raise ConfigError(f"give --num: the synthetic dataset '{args.dataset}' has no fixed size")
     if args.dataset in ("folder", "manifest") and not args.path:
         raise ConfigError(f"the '{args.dataset}' dataset needs --path")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from videoflextok.checks import MAX_FRAMES, MAX_RESOLUTION, MAX_SEED, check_int
 from videoflextok.errors import ConfigError
 
-DATASETS = ("shapes", "pans", "folder", "manifest")
+DATASETS = ("shapes", "pans", "shapes+pans", "folder", "manifest")
+SYNTHETIC = ("shapes", "pans", "shapes+pans")  # generated clips: a fixed length, train / heldout splits
 SPLITS = ("train", "heldout", "all")
 FRAME_POLICIES = ("trim", "pad", "none")
 
@@ -16,7 +17,7 @@ FRAME_POLICIES = ("trim", "pad", "none")
 class DataConfig:
     """Which videos a run reads and in what shape. Items are ``video: [3, num_frames, resolution, resolution]``."""
 
-    dataset: str = "shapes"  # shapes | pans | folder | manifest
+    dataset: str = "shapes"  # shapes | pans | shapes+pans | folder | manifest
     resolution: int = 64  # output frames are resolution x resolution (shorter side resized, center crop)
     num_frames: int = 17  # frames per clip; the tokenizer wants 1 + 16n (17, 33, 49, 65, 81)
     path: str | None = None  # folder of videos (folder) or CSV/JSONL file (manifest)
@@ -29,6 +30,7 @@ class DataConfig:
     random_start: bool = True  # folder/manifest: random clip start (seed, index, epoch); False = from 0 s
     max_objects: int = 2  # shapes: at most this many moving objects per clip (1 or 2)
     latents: str | None = None  # tokenizer runs: a `cache-latents` folder trained on instead of encoding the clips
+    pans_fraction: float = 0.3  # shapes+pans: the fraction of clips that are pans (the rest are shapes)
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -48,5 +50,7 @@ class DataConfig:
             raise ConfigError(f"data.num_workers must be 0 or more, got {self.num_workers}")
         if self.fps is not None and self.fps <= 0:
             raise ConfigError(f"data.fps must be positive, got {self.fps}")
+        if not 0.0 <= self.pans_fraction <= 1.0:
+            raise ConfigError(f"data.pans_fraction must be in [0, 1], got {self.pans_fraction}")
         if self.max_objects not in (1, 2):
             raise ConfigError(f"data.max_objects must be 1 or 2, got {self.max_objects}")

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from videoflextok.data.config import DataConfig
 from videoflextok.data.folder import VideoFileDataset
+from videoflextok.data.mixed import ShapesPansDataset
 from videoflextok.data.pans import PansDataset
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.errors import ConfigError
@@ -49,6 +50,10 @@ def build_dataset(cfg: DataConfig, split: str | None = None, skip_unreadable: bo
         return ShapesDataset(cfg.resolution, cfg.num_frames, cfg.length, cfg.seed, split, cfg.max_objects)
     if cfg.dataset == "pans":
         return PansDataset(cfg.resolution, cfg.num_frames, cfg.length, cfg.seed, split)
+    if cfg.dataset == "shapes+pans":
+        shapes = ShapesDataset(cfg.resolution, cfg.num_frames, cfg.length, cfg.seed, split, cfg.max_objects)
+        pans = PansDataset(cfg.resolution, cfg.num_frames, cfg.length, cfg.seed, split)
+        return ShapesPansDataset(shapes, pans, cfg.pans_fraction, cfg.seed, split)
     if cfg.dataset in ("folder", "manifest"):
         if not cfg.path:
             kind = "folder of videos" if cfg.dataset == "folder" else "manifest file"

@@ -69,6 +69,11 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return reduce(per_channel, "(b c t) -> b t", "mean", b=b, c=c, t=n_t)
 
 
+def frame_mean_color(video: torch.Tensor) -> torch.Tensor:
+    """The trivial baseline: every frame of ``video`` [..., C, T, H, W] replaced by its own mean color (same shape)."""
+    return video.mean(dim=(-2, -1), keepdim=True).expand_as(video)
+
+
 def reconstruction_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     """MAE, MSE, PSNR (dB) and SSIM, each per frame then averaged over frames and videos.
 

@@ -15,39 +15,10 @@ def learned_embedding(*shape: int, std: float = 0.02) -> nn.Parameter:
     return param
 
 
-def sincos_table(n: int, dim: int, max_period: float = 100.0) -> torch.Tensor:
-    """Positions 0..n-1 -> [n, dim] fixed sin/cos features (dim/2 frequencies from 1 to 1/max_period), in [-1, 1].
-
-    Neighbouring positions get similar rows and every row has the same norm (sqrt(dim/2)), so at step 0 a
-    position is about as loud as unit-variance content after a linear layer.
-    """
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32) / max(half, 1))
-    args = torch.arange(n, dtype=torch.float32)[:, None] * freqs
-    table = torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
-    return torch.cat([table, torch.zeros(n, dim - 2 * half)], dim=-1)
-
-
-def sincos_grid(side: int, dim: int) -> torch.Tensor:
-    """A side x side grid, row-major -> [side * side, dim]: half the channels encode the row, half the column."""
-    rows = sincos_table(side, dim // 2)
-    cols = sincos_table(side, dim - dim // 2)
-    return torch.cat([rows[:, None].expand(-1, side, -1), cols[None].expand(side, -1, -1)], dim=-1).flatten(0, 1)
-
-
 def position_embeddings(
-    num_patches: int, frames: int, dim: int, init: str = "normal", std: float = 0.02
+    num_patches: int, frames: int, dim: int, std: float = 0.02
 ) -> tuple[nn.Parameter, nn.Parameter]:
-    """Learned (space [num_patches, dim], time [frames, dim]) position embeddings of a square patch grid.
-
-    init "normal": truncated normal with ``std``; "sincos": the fixed tables of :func:`sincos_grid` and
-    :func:`sincos_table` as the starting point (still trained).
-    """
-    if init == "sincos":
-        side = math.isqrt(num_patches)
-        if side * side != num_patches:
-            raise ValueError(f"sincos position init needs a square patch grid, got {num_patches} patches")
-        return nn.Parameter(sincos_grid(side, dim)), nn.Parameter(sincos_table(frames, dim))
+    """Learned (space [num_patches, dim], time [frames, dim]) position embeddings, truncated normal with ``std``."""
     return learned_embedding(num_patches, dim, std=std), learned_embedding(frames, dim, std=std)
 
 

@@ -32,7 +32,7 @@ from videoflextok.data.samples import sample_videos
 from videoflextok.data.shapes import ShapesDataset
 from videoflextok.data.video_io import read_video
 from videoflextok.errors import ConfigError
-from videoflextok.eval.metrics import psnr, ssim
+from videoflextok.eval.metrics import frame_mean_color, psnr, ssim
 from videoflextok.report.html import REPORT_FILE, write_report
 from videoflextok.report.rd_plot import plot_rate_distortion
 from videoflextok.report.side_by_side import auto_scale, side_by_side, write_side_by_side
@@ -160,6 +160,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, log: Callable[[str], None] 
         videos.append({
             "name": clip.name, "source": clip.source, "frames": frames, "resolution": tcfg.resolution,
             "latent_frames": int(tokens.shape[0]), "tokens_per_latent_frame": tcfg.K, "rows": rows,
+            "mean_color_psnr": float(psnr(frame_mean_color(target), target).mean()),
             "mp4": media["mp4"].name, "gif": media["gif"].name, "scale": scale,
             "media_size": [int(frames_u8.shape[2]), int(frames_u8.shape[3])],
         })
@@ -186,6 +187,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True, log: Callable[[str], None] 
         log(f"  {'k':>4}  {'tokens/clip':>11}  {'PSNR':>6}  {'SSIM':>6}")
         for row in video["rows"]:
             log(f"  {row['k']:>4}  {row['tokens_per_clip']:>11}  {row['psnr']:>6.2f}  {row['ssim']:>6.4f}")
+        log(f"  each frame's mean color: {video['mean_color_psnr']:.2f} dB")
     log(f"wrote {folder / REPORT_FILE} (and results.json, {PLOT_FILE}, side-by-side mp4/GIF) in "
         f"{result['seconds']:.1f} s")
     return result

@@ -61,6 +61,7 @@ Your browser cannot play H.264 mp4; the GIF below shows the same clip.</video>
 <img src="{_e(video['gif'])}" width="{width}" height="{height}" alt="{_e(video['name'])}: original and reconstructions">
 </div>
 {_table(rows)}
+<p class="note">Baseline, each frame replaced by its mean color: {video['mean_color_psnr']:.2f} dB.</p>
 </section>"""
 
 

@@ -28,7 +28,6 @@ class TokenizerConfig:
     nested_dropout: bool = True  # train with one k in {1, 2, 4, ..., K} per sample; False = 3D-grid baseline
     compressor: CompressorConfig = field(default_factory=CompressorConfig)  # latent space the flow works in
     patch_size: int = 2  # latent cells per patch token along H and W
-    pos_init: str = "normal"  # patch/frame position embeddings start as "normal" (std pos_std) or "sincos" tables
     pos_std: float = 0.02  # init std of the patch position embeddings; ~1 makes position as loud as content at step 0
     reg_pos_std: float = 0.02  # init std of the decoder's register-index embeddings (tells registers apart)
     # a learned linear map per latent frame between its N patches and its K registers, added to the inputs:
@@ -107,8 +106,6 @@ class TokenizerConfig:
                 raise ConfigError(f"{part}_dim {dim} is not divisible by {part}_heads {heads}")
         if self.pos_std <= 0 or self.reg_pos_std <= 0:
             raise ConfigError(f"pos_std and reg_pos_std must be positive, got {self.pos_std}, {self.reg_pos_std}")
-        if self.pos_init not in ("normal", "sincos"):
-            raise ConfigError(f"pos_init must be 'normal' or 'sincos', got {self.pos_init!r}")
         if self.prediction not in ("v", "x"):
             raise ConfigError(f"prediction must be 'v' or 'x', got {self.prediction!r}")
         if self.flow_loss not in ("v", "x") or (self.flow_loss == "x" and self.prediction != "x"):

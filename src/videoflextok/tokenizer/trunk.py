@@ -25,7 +25,7 @@ def add_patch_positions(module: nn.Module, cfg: TokenizerConfig, dim: int) -> No
         module.pos_axial = AxialPositions(dim, cfg.posemb_max, std=cfg.pos_std)
     else:
         module.pos_space, module.pos_time = position_embeddings(
-            cfg.num_patches, cfg.chunk_latent_frames, dim, cfg.pos_init, cfg.pos_std
+            cfg.num_patches, cfg.chunk_latent_frames, dim, cfg.pos_std
         )
 
 

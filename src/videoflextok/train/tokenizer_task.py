@@ -22,6 +22,7 @@ from einops import rearrange
 from videoflextok.checkpoint import weights_fingerprint
 from videoflextok.config import from_dict, merge, parse_overrides, to_dict
 from videoflextok.data import DataConfig, build_dataset
+from videoflextok.data.config import SYNTHETIC
 from videoflextok.errors import CheckpointError, ConfigError
 from videoflextok.eval.metrics import psnr
 from videoflextok.tokenizer.config import TokenizerConfig
@@ -141,7 +142,7 @@ class TokenizerValidator:
 
 def validation_batch(run: TokenizerRunConfig) -> torch.Tensor:
     """The fixed validation clips [B, 3, T, H, W]: evenly spaced items of the held-out (synthetic) or same set."""
-    split = "heldout" if run.data.dataset in ("shapes", "pans") else None
+    split = "heldout" if run.data.dataset in SYNTHETIC else None
     dataset = build_dataset(run.data, split=split)
     n = min(run.train.val_batch_size, len(dataset))
     stride = max(1, len(dataset) // n)
