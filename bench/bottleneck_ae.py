@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, machine_info, output_path  # noqa: E402
 from real_clips import load_clips, mean_psnr  # noqa: E402
 from videoflextok.atomic import atomic_write_text  # noqa: E402
-from videoflextok.data import DataConfig, build_dataset, build_loader  # noqa: E402
+from videoflextok.compressors.base import PixelCompressor  # noqa: E402
+from videoflextok.data import DataConfig, build_dataset  # noqa: E402
 from videoflextok.eval.metrics import frame_mean_color  # noqa: E402
-from videoflextok.tokenizer.compressor import PixelCompressor  # noqa: E402
 from videoflextok.tokenizer.fsq import FSQ  # noqa: E402
+from videoflextok.train.sampler import StreamBatchSampler, stream_loader  # noqa: E402
 
 LEVELS = (8, 8, 8, 5, 5, 5)
 
@@ -130,7 +131,8 @@ def heldout_and_real(model: BottleneckAE, num: int, device: str = "cpu") -> dict
 
 def train(model: BottleneckAE, args: argparse.Namespace) -> dict:
     data = build_dataset(DataConfig(dataset="shapes+pans", pans_fraction=args.pans, length=10**6, seed=args.seed))
-    loader = iter(build_loader(data, args.batch_size, seed=args.seed, num_workers=args.workers))
+    sampler = StreamBatchSampler(len(data), args.batch_size, seed=args.seed)
+    loader = iter(stream_loader(data, sampler, num_workers=args.workers))
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(args.seed)
     t0, step, losses = time.time(), 0, []
