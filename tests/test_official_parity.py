@@ -12,6 +12,7 @@ import torch
 
 from official_fixture import HUB, SINGLE, description, io_tensors, official_state
 from videoflextok.flow import Guidance
+from videoflextok.tokenizer import chunking
 from videoflextok.tokenizer.model import VideoFlexTok
 from videoflextok.tokenizer.patches import patchify
 
@@ -79,6 +80,19 @@ def test_tokenize_with_the_posterior_sample_gives_identical_ids(model, model32, 
     assert torch.equal(m.tokenize(io["video"], posterior="sample")[0], io["tokens"][0])
     # the posterior mean (our default) is deterministic and may differ in a few ids
     assert torch.equal(m.tokenize(io["video"])[0], m.tokenize(io["video"])[0])
+
+
+def test_chunks_encoded_one_at_a_time_give_the_same_ids(model32, monkeypatch):
+    """A long clip's chunks go through the VAE in pieces (bounded memory); the posterior noise is still drawn once
+    for the whole batch, so the ids equal the official ones."""
+    io = io_tensors(True)
+    calls = []
+    posterior = model32.compressor.posterior
+    monkeypatch.setattr(model32.compressor, "posterior", lambda video: calls.append(len(video)) or posterior(video))
+    monkeypatch.setattr(chunking, "ENCODE_VOXELS", 1)  # one chunk per compressor call
+    torch.manual_seed(description()["two_chunk_case"]["seeds"]["vae_sample_seed"])
+    assert torch.equal(model32.tokenize(io["video"], posterior="sample")[0], io["tokens"][0])
+    assert calls == [1, 1]
 
 
 @pytest.mark.parametrize("two_chunks", [False, True])
@@ -176,4 +190,7 @@ def test_two_chunks_second_chunk_from_the_official_inputs(model32, name):
     with torch.no_grad():
         latents = m._sample_chunk(registers, io["noise_chunk2"], io[f"{name}_c2_cond_latents"], 4, guide)
         video = m.compressor.decode(latents)
-    assert _max_diff(video[:, :, 1:].clamp(-1, 1), io[name][:, :, 17:].clamp(-1, 1)) <= 1e-3
+    # the shrunk random VAE amplifies fp32 rounding (its official fp32 decode of these latents is up to 6e-4 from an
+    # fp64 decode, ours up to 5.5e-4): bound the worst pixel by that scale and the mean tightly
+    err = (video[:, :, 1:].clamp(-1, 1) - io[name][:, :, 17:].clamp(-1, 1)).abs()
+    assert err.max() <= 2e-3 and err.mean() <= 1e-5  # measured max 8e-5 .. 1.2e-3, mean ~2.5e-6

@@ -7,9 +7,11 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from official_fixture import description, io_tensors, official_state
-from videoflextok.compressors.vidtok import VidTokVAE, infer_vidtok_widths, vidtok_state_from_official
+from videoflextok.compressors.vidtok import CausalConv, VidTokVAE
+from videoflextok.compressors.vidtok_import import infer_vidtok_widths, vidtok_state_from_official
 from videoflextok.errors import CheckpointError
 
 PREFIX = "video_tokenizer.vae.vidtok."
@@ -116,6 +118,25 @@ def test_time_causality(small: VidTokVAE) -> None:
         x, x_edit = small.decode(z), small.decode(z_edit)
         assert torch.allclose(x[:, :, :9], x_edit[:, :, :9], rtol=0, atol=1e-6)  # frames <= 4j see latents <= j
         assert (x[:, :, 9] - x_edit[:, :, 9]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5])
+@pytest.mark.parametrize("spatial,stride,repeat", [(False, 1, 1), (True, 1, 1), (True, 2, 1), (True, 1, 2)])
+def test_causal_conv_equals_a_padded_conv3d(frames: int, spatial: bool, stride: int, repeat: int) -> None:
+    """Values and gradients against torch's conv3d on the zero-padded (and frame-repeated) input, in float64."""
+    torch.manual_seed(frames)
+    conv = CausalConv(4, 5, 3, 3, time_stride=stride, spatial=spatial).double()
+    x = torch.randn(2, frames * stride, 6, 6, 4, dtype=torch.float64, requires_grad=True)
+    weight = conv.weight if spatial else conv.weight[..., None, None]
+    ref_in = x.permute(0, 4, 1, 2, 3).repeat_interleave(repeat, dim=2)
+    space = weight.shape[-1] // 2
+    ref = F.conv3d(F.pad(ref_in, (space, space, space, space, 3 - stride, 0)), weight, conv.bias, stride=(stride, 1, 1))
+    out = conv(x, repeat=repeat)
+    assert out.shape == (2, frames * repeat, 6, 6, 5)
+    assert torch.allclose(out, ref.permute(0, 2, 3, 4, 1), rtol=0, atol=1e-12)
+    grads = torch.autograd.grad(out.square().sum(), (x, conv.weight, conv.bias))
+    expected = torch.autograd.grad(ref.square().sum(), (x, conv.weight, conv.bias))
+    assert all(torch.allclose(g, e, rtol=0, atol=1e-10) for g, e in zip(grads, expected))
 
 
 def test_runs_under_bf16_autocast(small: VidTokVAE) -> None:

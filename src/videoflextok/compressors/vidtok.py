@@ -1,7 +1,7 @@
 """VidTok ``vidtok_kl_causal_488_16chn``: the frozen causal video VAE of the released VideoFlexTok checkpoints.
 
 ```python
-vae = VidTokVAE(*infer_vidtok_widths(state, "video_tokenizer.vae.vidtok."))
+vae = VidTokVAE(*infer_vidtok_widths(state, "video_tokenizer.vae.vidtok."))  # from .vidtok_import
 vae.load_state_dict(vidtok_state_from_official(state, "video_tokenizer.vae.vidtok."))
 z = vae.encode(video)      # [B, 3, 1 + 4n, H, W] in [-1, 1] -> [B, 16, 1 + n, H / 8, W / 8] (posterior mean)
 x = vae.decode(z)          # -> [B, 3, 1 + 4n, H, W] (not clamped)
@@ -13,24 +13,21 @@ two levels, causal 2x in time; LayerNorms over channels. A clip whose length is 
 repeated 3 times in front and the decoder drops its first 3 frames: latent frame j depends on frames <= 4j only.
 
 Activations are contiguous ``[B, T, H, W, C]`` tensors: per-frame convolutions run on ``[B*T, C, H, W]``
-channels-last views, and a causal convolution with ``kt`` temporal taps is ONE per-frame convolution giving all
-taps' responses (``kt * C_out`` channels) followed by time-shifted sums (zero frames before frame 0).
+channels-last views; a causal 3D convolution with ``kt`` temporal taps is ONE per-frame convolution giving all
+taps' responses (``kt * C_out`` channels) followed by time-shifted sums (zero frames before frame 0), and a
+per-pixel temporal one accumulates each tap's matmul into the time-shifted output rows in place.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
-import re
 from collections import OrderedDict
-from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from videoflextok.errors import CheckpointError, VideoShapeError
+from videoflextok.errors import VideoShapeError
 
 NORM_EPS, LOGVAR_MIN, LOGVAR_MAX = 1e-6, -30.0, 20.0
 MIX_INIT = 2.0  # initial logit of the temporal resamplers' mixing weight towards the parameter-free path
@@ -54,23 +51,45 @@ def _shift_taps(y: Tensor, taps: int, stride: int, bias: Tensor, repeat: int = 1
     through tap k; virtual frame v is frame ``v // repeat`` (< 0: zeros), so ``repeat`` > 1 (with stride 1) is the
     convolution of the frame-repeated input at the cost of the distinct frames."""
     b, t, h, w, kc = y.shape
-    y = y.view(b, t, h, w, taps, kc // taps)
-    pad, n, parts = taps - stride, t // stride, []
+    y, c = y.view(b, t, h, w, taps, kc // taps), kc // taps
+    pad, n = taps - stride, t // stride
+    out = y.new_empty(b, n, repeat, h, w, c)  # written phase by phase: no stacked copy of the phases
     for p in range(repeat):  # outputs repeat*i + p read frames stride*i + (stride*p - pad + k) // repeat
-        part = None
-        for k in reversed(range(taps)):  # the last tap reaches every output
+        part = out[:, :, p]
+        for k in reversed(range(taps)):  # the last tap reaches every output, so it initialises the phase
             offset = (stride * p - pad + k) // repeat
             first = max(0, -(offset // stride))
             if first >= n:
                 continue
             start = stride * first + offset
             src = y[:, start : start + stride * (n - first) : stride, :, :, k]
-            if part is None:
-                part = src + bias.to(src.dtype)
+            if k == taps - 1:
+                part.copy_(src).add_(bias.to(src.dtype))
             else:
                 part[:, first:] += src
-        parts.append(part)
-    return parts[0] if repeat == 1 else torch.stack(parts, dim=2).view(b, n * repeat, h, w, -1)
+    return out.view(b, n * repeat, h, w, c)
+
+
+def _time_taps(x: Tensor, w: Tensor, bias: Tensor) -> Tensor:
+    """Per-pixel causal temporal convolution, [B, T, H, W, C_in] -> [B, T, H, W, C_out], weight [C_out, C_in, kt]:
+    the last tap's product (with the bias) starts the output, each earlier tap's product is accumulated into its
+    time-shifted rows in place; no [.., kt * C_out] buffer of all taps' responses."""
+    out = F.linear(x, w[:, :, -1], bias)  # under autocast: in the autocast dtype
+    b, t, taps, c = x.shape[0], x.shape[1], w.shape[2], out.shape[-1]
+    rows, frames = x.to(out.dtype).view(b, t, -1, x.shape[-1]), out.view(b, t, -1, c)
+    for k in range(taps - 1):
+        shift = taps - 1 - k  # tap k of output frame i reads frame i - shift
+        if shift >= t:
+            continue
+        weight = w[:, :, k].to(out.dtype).t()
+        for i in range(b):
+            frames[i, shift:].view(-1, c).addmm_(rows[i, : t - shift].reshape(-1, rows.shape[-1]), weight)
+    return out
+
+
+def _silu(x: Tensor) -> Tensor:
+    """SiLU, in place when no gradient needs the input (saves a full-resolution copy per block at inference)."""
+    return F.silu(x, inplace=not x.requires_grad)
 
 
 def _nearest_space_2x(x: Tensor) -> Tensor:
@@ -125,6 +144,8 @@ class CausalConv(_Conv):
         stacked = w.movedim(2, 0).reshape(taps * c_out, c_in, *w.shape[3:])  # tap-major output channels
         if w.dim() == 5 and w.shape[-1] > 1:
             y = _from_frames(F.conv2d(_as_frames(x), stacked, padding=w.shape[-1] // 2), x.shape[0])
+        elif taps > 1 and self.time_stride == 1 and repeat == 1:
+            return _time_taps(x, w.reshape(c_out, c_in, taps), self.bias)
         else:
             y = F.linear(x, stacked.flatten(1))
         if taps == 1 and self.time_stride == 1 and repeat == 1:
@@ -149,7 +170,7 @@ class ResBlock(nn.Module):
         self.skip = conv(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.conv2(F.silu(self.norm2(self.conv1(F.silu(self.norm1(x))))))
+        h = self.conv2(_silu(self.norm2(self.conv1(_silu(self.norm1(x))))))
         return h.add_(x if self.skip is None else self.skip(x))
 
 
@@ -189,10 +210,11 @@ class TimeResample(nn.Module):
             even, odd = x[:, 0 : 2 * t_out : 2], x[:, 1 : 2 * t_out : 2]
             total = even + odd
             total[:, 1:] += odd[:, :-1]
-            return (a / 3) * total + (1 - a) * self.conv(x)
+            return self.conv(x).mul_(1 - a).add_(total.mul_(a / 3))
         b, t, h, w, c = x.shape
-        rep = x[:, :, None].expand(b, t, 2, h, w, c).reshape(b, 2 * t, h, w, c)
-        return a * rep + (1 - a) * self.conv(x, repeat=2)
+        out = self.conv(x, repeat=2).mul_(1 - a)
+        out.view(b, t, 2, h, w, c).add_((a * x)[:, :, None])  # the parameter-free path: every frame twice
+        return out
 
 
 class Level(nn.Module):
@@ -241,7 +263,7 @@ class Encoder(nn.Module):
         self.conv_out = CausalConv(widths[-1], 2 * z_channels, 3, 3)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv_out(F.silu(self.norm_out(self.mid(self.levels(self.conv_in(x))))))
+        return self.conv_out(_silu(self.norm_out(self.mid(self.levels(self.conv_in(x))))))
 
 
 class Decoder(nn.Module):
@@ -265,7 +287,7 @@ class Decoder(nn.Module):
         x = self.mid(self.conv_in(z))
         for level in reversed(self.levels):
             x = level(x)
-        return self.conv_out(F.silu(self.norm_out(x)))
+        return self.conv_out(_silu(self.norm_out(x)))
 
 
 def split_moments(moments: Tensor) -> tuple[Tensor, Tensor]:
@@ -321,79 +343,3 @@ class VidTokVAE(nn.Module):
             raise ValueError(f"VidTok latents must be [B, {self.latent_channels}, T', h, w], got {tuple(z.shape)}")
         out = self.decoder(z.permute(0, 2, 3, 4, 1).contiguous())[:, self.temporal_factor - 1 :]
         return out.permute(0, 4, 1, 2, 3).float().contiguous()
-
-
-# Official checkpoint import: the only code that knows the official parameter names.
-
-_RENAMES = [  # applied in order to each official name without the prefix
-    (r"\.(?:norm|conv)\.(weight|bias)$", r".\1"),  # drop the LayerNorm / causal-conv wrapper modules
-    (r"\.mix_factor$", ".mix"),
-    (r"\.nin_shortcut\.", ".skip."),
-    (r"\.mid\.block_(\d)\.", r".mid.res\1."),
-    (r"\.mid\.attn_1\.", ".mid.attn."),
-    (r"\.attn\.proj_out\.", ".attn.proj."),
-]
-for _side, _verb in (("encoder", "down"), ("decoder", "up")):
-    _RENAMES += [
-        (rf"^{_side}\.{_verb}\.(\d+)\.block\.", rf"{_side}.levels.\1.spatial."),
-        (rf"^{_side}\.{_verb}_temporal\.(\d+)\.block\.", rf"{_side}.levels.\1.temporal."),
-        (rf"^{_side}\.{_verb}\.(\d+)\.{_verb}sample\.", rf"{_side}.levels.\1.spatial_resample."),
-        (rf"^{_side}\.{_verb}_temporal\.(\d+)\.{_verb}sample\.", rf"{_side}.levels.\1.temporal_resample."),
-    ]
-_POINTWISE = re.compile(r"\.attn\.(?:q|k|v|proj)\.weight$")  # official [C, C, 1, 1, 1], ours [C, C]
-
-
-def _width(state: Mapping[str, Tensor], prefix: str, name: str, ndim: int) -> int:  # output channels of a weight
-    tensor = state.get(prefix + name)
-    if tensor is None:
-        raise CheckpointError(f"the VidTok weights lack the tensor '{prefix}{name}'.")
-    if tensor.dim() != ndim:
-        raise CheckpointError(f"the VidTok tensor '{prefix}{name}' has shape {tuple(tensor.shape)}, expected {ndim}D.")
-    return tensor.shape[0]
-
-
-def infer_vidtok_widths(state: Mapping[str, Tensor], prefix: str) -> tuple[int, tuple[int, ...], int]:
-    """(base_channels, channel_mults, num_res_blocks) of the official VidTok weights under ``prefix`` (from shapes)."""
-    ch = _width(state, prefix, "encoder.conv_in.conv.weight", 5)
-    num_levels = next(i for i in itertools.count() if f"{prefix}encoder.down.{i}.block.0.conv1.weight" not in state)
-    if num_levels < 3:
-        raise CheckpointError(f"the VidTok weights under '{prefix}' have {num_levels} encoder levels, expected >= 3.")
-    counts = {  # residual blocks per level
-        next(j for j in itertools.count() if f"{prefix}encoder.down.{i}.block.{j}.conv1.weight" not in state)
-        for i in range(num_levels)
-    }
-    if len(counts) != 1:
-        raise CheckpointError(f"the VidTok encoder levels under '{prefix}' hold different numbers of blocks {counts}.")
-    mults = []
-    for i in range(num_levels):
-        width = _width(state, prefix, f"encoder.down.{i}.block.0.conv1.weight", 4)
-        if width % ch:
-            raise CheckpointError(f"the VidTok level {i} width {width} is not a multiple of the base width {ch}.")
-        mults.append(width // ch)
-    return ch, tuple(mults), counts.pop()
-
-
-def vidtok_state_from_official(state: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    """Official VidTok tensors under ``prefix`` -> a state dict for ``VidTokVAE(*infer_vidtok_widths(...))``.
-
-    Keys outside the prefix are ignored. Raises CheckpointError unless every official tensor under the prefix
-    fills exactly one parameter with the expected shape and every parameter is filled.
-    """
-    ch, mults, num_blocks = infer_vidtok_widths(state, prefix)
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in VidTokVAE(ch, mults, num_blocks).state_dict().items()}
-    out: dict[str, Tensor] = {}
-    for name, tensor in state.items():
-        if not name.startswith(prefix):
-            continue
-        ours = functools.reduce(lambda key, rule: re.sub(*rule, key), _RENAMES, name[len(prefix) :])
-        if ours not in expected or ours in out:
-            raise CheckpointError(f"the VidTok weights hold an unexpected tensor '{name}'.")
-        shape = expected[ours] + ((1, 1, 1) if _POINTWISE.search(ours) else ())
-        if tuple(tensor.shape) != shape:
-            raise CheckpointError(f"the VidTok tensor '{name}' has shape {tuple(tensor.shape)}, expected {shape}.")
-        out[ours] = tensor.reshape(expected[ours])
-    missing = [k for k in expected if k not in out]
-    if missing:
-        raise CheckpointError(f"the VidTok weights under '{prefix}' lack {len(missing)} tensors (ours: {missing[0]}).")
-    return out

@@ -8,11 +8,25 @@ A video not longer than one chunk is one (possibly shorter) chunk.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from videoflextok.checks import check_pixels
 from videoflextok.errors import VideoShapeError
 from videoflextok.tokenizer.config import TokenizerConfig
+
+ENCODE_VOXELS = 17 * 128 * 128  # a batch of chunks goes through the compressor this many input voxels at a time
+
+
+def encode_in_pieces(encode, video: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """encode(video) for a batch [B, 3, F, H, W], in consecutive groups of rows holding at most ENCODE_VOXELS
+    voxels each (at least one row), so that the compressor's activations do not grow with the number of chunks."""
+    rows = max(1, ENCODE_VOXELS // math.prod(video.shape[2:]))
+    if rows >= video.shape[0]:
+        return encode(video)
+    parts = [encode(piece) for piece in video.split(rows)]
+    return tuple(torch.cat(outputs) for outputs in zip(*parts))
 
 
 def check_video(video: torch.Tensor, cfg: TokenizerConfig) -> None:

@@ -23,6 +23,7 @@ from videoflextok.flow import Guidance, add_noise, euler_sample, guided_velocity
 from videoflextok.tokenizer.chunking import (
     check_video,
     chunk_row_spans,
+    encode_in_pieces,
     merge_chunk_tokens,
     split_chunks,
 )
@@ -154,13 +155,17 @@ class VideoFlexTok(Streaming, nn.Module):
         dist = getattr(self.compressor, "posterior", None)
         with torch.no_grad():
             if posterior == "sample" and dist is not None:
-                mean, std = dist(video)
-                eps = torch.randn(mean.shape)
+                mean, std = encode_in_pieces(dist, video)
+                eps = torch.randn(mean.shape)  # drawn for the whole batch: the same numbers as one call
                 return mean.float() + std.float() * eps.to(mean.device)
-            latent = self.compressor.encode(video)
-        if not isinstance(latent, torch.Tensor):  # a distribution object: use its mean
+            return encode_in_pieces(self._code, video)[0]
+
+    def _code(self, video: torch.Tensor) -> tuple[torch.Tensor]:
+        """The compressor's deterministic code of video, fp32 (a distribution object gives its mean)."""
+        latent = self.compressor.encode(video)
+        if not isinstance(latent, torch.Tensor):
             latent = latent.mean
-        return latent.float()
+        return (latent.float(),)
 
     def _decode_latents(self, latent: torch.Tensor) -> torch.Tensor:
         """latents [B, C, T', h, w] -> video [B, 3, F, H, W] (not clamped)."""

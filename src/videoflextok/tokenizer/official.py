@@ -70,7 +70,7 @@ def read_official(path: str | Path, resolution: int | None = None) -> tuple[Toke
     resolution: the frame side in pixels the model will take (default: the Hub config's ``vae_video_sizes``, or for
     a single file the largest side its position tables cover).
     """
-    from videoflextok.compressors.vidtok import infer_vidtok_widths
+    from videoflextok.compressors.vidtok_import import infer_vidtok_widths
 
     path = Path(path)
     if path.is_dir():
@@ -130,7 +130,7 @@ def _trunk(out: dict, state: dict, ours: str, theirs: str, adaln: bool) -> None:
 
 def official_state_dict(config: TokenizerConfig, official: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Our state dict for the official tensors (Hub prefix removed); every official tensor must be used."""
-    from videoflextok.compressors.vidtok import vidtok_state_from_official
+    from videoflextok.compressors.vidtok_import import vidtok_state_from_official
 
     state = dict(official)
     out = {f"compressor.{k}": v for k, v in vidtok_state_from_official(state, VIDTOK_PREFIX).items()}
