@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from videoflextok.checks import MAX_RESOLUTION
 from videoflextok.compressors.config import CompressorConfig
 from videoflextok.errors import ConfigError
+from videoflextok.tokenizer.mixing import MIXING_INITS
 
 REPA_NETWORKS = ("none", "efficientnet_lite0")  # feature networks a training run can build (tokenizer/repa.py)
 
@@ -33,6 +34,7 @@ class TokenizerConfig:
     # a learned linear map per latent frame between its N patches and its K registers, added to the inputs:
     # encoder register k += sum_n W[k, n] patch_n, decoder patch n += sum_k U[n, k] register_k (see README)
     register_mixing: bool = False
+    mixing_init: str = "random"  # start of those maps: "random" or "pyramid" (coarse-to-fine cells, see mixing.py)
     encoder_depth: int = 2  # encoder transformer blocks
     encoder_dim: int = 128  # encoder width
     encoder_heads: int = 2  # encoder attention heads
@@ -117,6 +119,7 @@ class TokenizerConfig:
             "prefix": ("null", "token"),
             "prefix_time": ("own", "shared"),
             "keep_k_sampling": ("pow2", "uniform"),
+            "mixing_init": MIXING_INITS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

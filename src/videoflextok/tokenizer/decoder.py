@@ -9,8 +9,6 @@ adaLN-Zero, with separate modulation for patch tokens and register tokens.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from einops import rearrange
 from torch import nn
@@ -19,6 +17,7 @@ from videoflextok.nn.adaln import AdaLNBlock, AdaLNFinal
 from videoflextok.nn.masks import TimeBlocks
 from videoflextok.nn.posemb import TimestepEmbedder, learned_embedding
 from videoflextok.tokenizer.config import TokenizerConfig
+from videoflextok.tokenizer.mixing import decoder_mixing
 from videoflextok.tokenizer.nested_dropout import apply_nested_dropout
 from videoflextok.tokenizer.trunk import add_patch_positions, block_style, patch_positions
 
@@ -46,7 +45,7 @@ class FlowDecoder(nn.Module):
         # each patch input += a learned mix of its frame's registers (cfg.register_mixing): a direct,
         # place-specific path from the tokens to every patch that attention does not have to find first
         k = cfg.K
-        self.mix = nn.Parameter(torch.randn(cfg.num_patches, k) / math.sqrt(k)) if cfg.register_mixing else None
+        self.mix = nn.Parameter(decoder_mixing(k, cfg.num_patches, cfg.mixing_init)) if cfg.register_mixing else None
         style = block_style(cfg, d, cfg.decoder_heads)
         self.blocks = nn.ModuleList(
             AdaLNBlock(d, cfg.decoder_heads, groups=2, style=style) for _ in range(cfg.decoder_depth)

@@ -7,8 +7,6 @@ Sequence per chunk: ``[p_1, r_1, p_2, r_2, ...]`` (P patches then K registers pe
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -19,6 +17,7 @@ from videoflextok.nn.masks import TimeBlocks
 from videoflextok.nn.posemb import learned_embedding
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.fsq import FSQ
+from videoflextok.tokenizer.mixing import encoder_mixing
 from videoflextok.tokenizer.trunk import add_patch_positions, block_style, patch_positions
 
 
@@ -33,10 +32,10 @@ class RegisterEncoder(nn.Module):
         self.patch_embed = nn.Linear(cfg.patch_dim, d, bias=cfg.bias)
         add_patch_positions(self, cfg, d)
         self.registers = learned_embedding(lc, cfg.K, d)  # [T_max, K, d]
-        # register k of a frame gets a learned mix of that frame's patches (random at init): from step 0 the
-        # registers differ per clip in a place-dependent way (uniform attention alone only gives the mean)
+        # register k of a frame gets a learned mix of that frame's patches (random or a pyramid at init): from
+        # step 0 the registers differ per clip in a place-dependent way (attention alone gives the mean)
         n = cfg.num_patches
-        self.mix = nn.Parameter(torch.randn(cfg.K, n) / math.sqrt(n)) if cfg.register_mixing else None
+        self.mix = nn.Parameter(encoder_mixing(cfg.K, n, cfg.mixing_init)) if cfg.register_mixing else None
         self.transformer = Transformer(d, cfg.encoder_depth, cfg.encoder_heads, block_style(cfg, d, cfg.encoder_heads))
         self.fsq = FSQ(cfg.fsq_levels)
         self.to_code = nn.Linear(d, self.fsq.dim, bias=cfg.bias)
