@@ -342,13 +342,14 @@ def _main(argv: list[str]) -> None:
 
     torch.set_num_threads(1)
     info = init_distributed("cpu")
-    model, _ = run_toy(out, *overrides, resume=resume, dist_info=info)
+    model, result = run_toy(out, *overrides, resume=resume, dist_info=info)
     rank = info.rank
     if any(hasattr(p, "full_tensor") for p in model.parameters()):
         state = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in model.state_dict().items()}
     else:
         state = model.state_dict()
     save_file({k: v.detach().clone() for k, v in state.items()}, str(out / f"rank{rank}.safetensors"))
+    del model, state, result  # an FSDP module holds the process group
     shutdown(info)
 
 

@@ -8,6 +8,7 @@ them and joins the group (NCCL on GPU, gloo on CPU). Without them everything run
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,8 +88,18 @@ def init_distributed(device: str = "auto") -> DistInfo:
 
 
 def shutdown(info: DistInfo) -> None:
+    """Leave the group this process joined, in step with the other ranks.
+
+    DDP / FSDP wrappers keep the group alive through reference cycles; collecting them first lets the
+    group's worker threads stop while the interpreter is still whole (a group freed during interpreter
+    teardown can abort the process after a finished run). The barrier keeps one rank from closing its
+    connections while another is still inside a collective.
+    """
     if info.initialized_here and dist.is_initialized():
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
+        gc.collect()
 
 
 def barrier(info: DistInfo) -> None:
