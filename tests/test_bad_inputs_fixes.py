@@ -111,6 +111,7 @@ def test_eval_makes_missing_parents_and_counts_clips_once(tmp_path, capsys):
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resumes_exactly(tmp_path, monkeypatch, capsys):
+    before = signal.getsignal(signal.SIGINT)  # a background job starts with Ctrl-C ignored
     assert _train(tmp_path / "once", "train.steps=6", "train.checkpoint_every=0") == 0
     real_set_lr = loop.set_lr
     calls = []
@@ -125,7 +126,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resumes_exactly(tmp_path, monkeypatch, ca
     assert _train(tmp_path / "twice", "train.steps=6", "train.checkpoint_every=0") == 130
     assert "stopped at step 3" in capsys.readouterr().out and len(calls) == 3
     assert latest_checkpoint(tmp_path / "twice").name == "step_00000003"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C is back
+    assert signal.getsignal(signal.SIGINT) is before  # the handler of before the run is back
     monkeypatch.setattr(loop, "set_lr", real_set_lr)
     assert main(["train", "tokenizer", "--out", str(tmp_path / "twice"), "--resume"]) == 0
     a, b = latest_checkpoint(tmp_path / "once"), latest_checkpoint(tmp_path / "twice")

@@ -20,7 +20,7 @@ def test_adaptive_budget_layout_and_numbers(tmp_path) -> None:
     model.save_pretrained(tmp_path / "tok")
     out = tmp_path / "ab.json"
     argv = ["--tokenizer", str(tmp_path / "tok"), "--shapes", "2", "--pans", "1", "--real", "1", "--targets",
-            "0:40:10", "--check-steps", "3", "--out", str(out), "--no-progress"]
+            "0:40:10", "--prices", "0,0.5,100", "--check-steps", "3", "--out", str(out), "--no-progress"]
     assert bench.main(argv) == 0
     data = json.loads(out.read_text())
     assert data["clips"] == {"shapes": 2, "pans": 1, "real": 1} and data["ks"] == [1, 2, 4]
@@ -43,6 +43,15 @@ def test_adaptive_budget_layout_and_numbers(tmp_path) -> None:
         if equal is not None:
             assert row["token_saving_at_equal_psnr"] == pytest.approx(1 - row["mean_tokens"] / equal)
     assert data["adaptive"][0]["mean_k"] == 1  # every clip reaches 0 dB at k = 1
+    assert [r["db_per_token"] for r in data["rate_distortion"]] == [0.0, 0.5, 100.0]
+    for row in data["rate_distortion"]:
+        picks = []
+        for c in clips:
+            estimates = {int(k): v for k, v in c["estimate"].items()}
+            picks.append(max(sorted(estimates), key=lambda k: estimates[k] - row["db_per_token"] * k))
+        assert row["mean_tokens"] == pytest.approx(statistics.fmean(5 * k for k in picks))
+        assert row["mean_psnr"] == pytest.approx(statistics.fmean(c["full"][str(k)] for k, c in zip(picks, clips)))
+    assert data["rate_distortion"][-1]["mean_k"] == 1  # 100 dB a token: every clip keeps one
     assert (tmp_path / "ab.png").stat().st_size > 0
 
 
@@ -63,6 +72,9 @@ def test_bad_options_exit_2(tmp_path, capsys) -> None:
     bench = load_bench("adaptive_budget")
     assert bench.main(["--targets", "a:b", "--out", str(tmp_path / "x.json")]) == 2
     assert "--targets" in capsys.readouterr().err
+    assert bench.main(["--prices", "0,nan", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--prices" in capsys.readouterr().err
+    assert bench.main(["--prices", "-1", "--out", str(tmp_path / "x.json")]) == 2
     assert bench.main(["--shapes", "0", "--pans", "0", "--real", "0", "--out", str(tmp_path / "x.json")]) == 2
     assert bench.main(["--out", str(tmp_path)]) == 2  # a folder, not a file
     (tmp_path / "file").write_text("")

@@ -61,6 +61,9 @@ def test_short_clip_budget_options(demo, clip, tmp_path) -> None:
     assert run("tokenize", str(short), "--out", str(tmp_path / "t.safetensors"), "--target-psnr", "20") == 0
     k, _ = choose_keep_k(demo, video, demo.tokenize(video)[0], 20.0)
     assert load_tokens(tmp_path / "t.safetensors").k == [k] * 3
+    assert run("tokenize", str(short), "--out", str(tmp_path / "g.safetensors"), "--db-per-token", "0.05") == 0
+    k, _ = choose_keep_k(demo, video, demo.tokenize(video)[0], db_per_token=0.05)
+    assert load_tokens(tmp_path / "g.safetensors").k == [k] * 3
 
 
 def test_bad_input_exits_2_and_keeps_existing_out(demo, clip, tmp_path, capsys) -> None:
@@ -85,6 +88,8 @@ def test_bad_input_exits_2_and_keeps_existing_out(demo, clip, tmp_path, capsys) 
         (["tokenize", str(clip), "--out", str(good), "--k", "33"], "--k must be between 1 and 32"),
         (["tokenize", str(clip), "--out", str(good), "--size", "32"], "fixed to 64 px"),
         (["tokenize", str(clip), "--out", str(tmp_path / "nofolder" / "t.safetensors")], "does not exist"),
+        (["tokenize", str(clip), "--out", str(good), "--target-psnr", "nan"], "target_psnr must be a finite number"),
+        (["tokenize", str(clip), "--out", str(good), "--db-per-token", "-0.1"], "db_per_token must be at least 0"),
     ]
     for argv, message in cases:
         capsys.readouterr()

@@ -1,11 +1,13 @@
 """``videoflextok tokenize`` / ``videoflextok detokenize``: any video to a token file and back.
 
-``videoflextok tokenize VIDEO --out F.safetensors [--tokenizer DIR] [--k N | --target-psnr DB] [--fps R] [--size S]``
+``videoflextok tokenize VIDEO --out F.safetensors [--tokenizer DIR] [--k N | --target-psnr DB | --db-per-token G]
+[--fps R] [--size S]``
 reads the whole video (resampled to ``--fps``, shorter side resized to the tokenizer's size and center-cropped),
 keeps its longest prefix of 1 + 16n frames (1 + 4n for clips shorter than one chunk), tokenizes it with the
 streaming encoder (any length, memory bounded by one chunk) and writes a token file
 (:mod:`videoflextok.tokenizer.token_file`). ``--k`` keeps the first N tokens of every latent frame; ``--target-psnr``
-the smallest budget whose estimated reconstruction reaches that PSNR (:mod:`videoflextok.tokenizer.adaptive`).
+the smallest budget whose estimated reconstruction reaches that PSNR; ``--db-per-token`` the budget where one more
+token per latent frame buys less than G dB (:mod:`videoflextok.tokenizer.adaptive`).
 
 ``videoflextok detokenize F.safetensors --out OUT.mp4 [--tokenizer DIR] [--k N] [--steps S] [--seed N]`` decodes
 it with the streaming decoder (``.mp4``, ``.mkv`` or ``.gif``). The tokenizer defaults to the shipped demo
@@ -38,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument("--k", type=int, default=None, help="keep the first N tokens of every latent frame")
     budget.add_argument("--target-psnr", type=float, default=None, metavar="DB",
                         help="keep the smallest budget whose estimated reconstruction reaches this PSNR (dB)")
+    budget.add_argument("--db-per-token", type=float, default=None, metavar="G",
+                        help="keep the budget where one more token per latent frame buys less than G dB of "
+                        "estimated PSNR (rate-distortion cut)")
     p.add_argument("--fps", type=float, default=None, help="resample the video to this frame rate (default: its own)")
     p.add_argument("--size", type=int, default=None, help="frame side in pixels (default: the tokenizer's; another "
                    "size needs a tokenizer with per-axis position tables)")
@@ -99,10 +104,12 @@ def usable_length(frames: int, cfg) -> int:
 def run_tokenize(args: argparse.Namespace) -> int:
     from videoflextok.cli.pretokenize import default_device
     from videoflextok.data.video_io import read_video
-    from videoflextok.tokenizer.adaptive import choose_keep_k
+    from videoflextok.tokenizer.adaptive import check_criterion, choose_keep_k
     from videoflextok.tokenizer.token_file import save_tokens
 
     _positive(args, "k", "fps", "size")
+    if args.target_psnr is not None or args.db_per_token is not None:
+        check_criterion(args.target_psnr, args.db_per_token)
     out = _check_out(args.out, (".safetensors",))
     model = _load_tokenizer(args.tokenizer, default_device(args.device), args.size)
     cfg = model.config
@@ -124,6 +131,9 @@ def run_tokenize(args: argparse.Namespace) -> int:
         k, estimate = choose_keep_k(model, video, tokens, args.target_psnr)
         reached = "reaches" if estimate >= args.target_psnr else "is the best estimate, below"
         note = f"; estimated PSNR {estimate:.2f} dB {reached} the target {args.target_psnr:g} dB"
+    elif args.db_per_token is not None:
+        k, estimate = choose_keep_k(model, video, tokens, db_per_token=args.db_per_token)
+        note = f"; estimated PSNR {estimate:.2f} dB at {args.db_per_token:g} dB per token"
     fps = args.fps or meta.fps
     save_tokens(out, tokens[:, :k], model, fps=fps, frames=frames)
     print(f"wrote {tokens.shape[0]} latent frames x {k} tokens ({tokens.shape[0] * k} tokens) for {frames} frames "

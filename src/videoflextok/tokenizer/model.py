@@ -205,22 +205,32 @@ class VideoFlexTok(Streaming, nn.Module):
     # ------------------------------------------------------------------ tokenize
     @torch.no_grad()
     def tokenize(
-        self, video: torch.Tensor, posterior: str = "mean", target_psnr: float | None = None
+        self,
+        video: torch.Tensor,
+        posterior: str = "mean",
+        target_psnr: float | None = None,
+        db_per_token: float | None = None,
     ) -> list[torch.Tensor]:
         """video: [B, 3, T, H, W] in [-1, 1] -> list of B LongTensor [T', K], T' = 1 + (T - 1) / 4.
 
         posterior: "mean" (deterministic, the default) or "sample" (see :meth:`encode_latents`).
         target_psnr: keep the first k_b tokens of every row of video b, the smallest k_b whose estimated
         reconstruction reaches this PSNR in dB (:mod:`.adaptive`); the rows are then [T', k_b].
+        db_per_token: instead, keep the k_b where one more token per latent frame buys less than this many dB of
+        estimated PSNR (the rate-distortion cut of :mod:`.adaptive`).
         """
         check_video(video, self.config)
+        budget = target_psnr is not None or db_per_token is not None
+        if budget:  # the budget module is imported only when a budget is asked for
+            from videoflextok.tokenizer.adaptive import check_criterion, cut_to_budget
+
+            check_criterion(target_psnr, db_per_token)
         chunks = split_chunks(video.to(self.device), self.config)
         latent = self.encode_latents(chunks, posterior)
         _, ids = self.encoder(patchify(latent, self.config.patch_size))
         tokens = list(merge_chunk_tokens(ids, video.shape[0]).unbind(0))
-        if target_psnr is not None:  # the budget measures PSNR with eval's metrics, imported only then
-            from videoflextok.tokenizer.adaptive import cut_to_target
-            return cut_to_target(self, video, tokens, target_psnr)
+        if budget:
+            return cut_to_budget(self, video, tokens, target_psnr, db_per_token)
         return tokens
 
     # ------------------------------------------------------------------ detokenize
