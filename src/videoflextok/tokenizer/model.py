@@ -214,23 +214,22 @@ class VideoFlexTok(Streaming, nn.Module):
         """video: [B, 3, T, H, W] in [-1, 1] -> list of B LongTensor [T', K], T' = 1 + (T - 1) / 4.
 
         posterior: "mean" (deterministic, the default) or "sample" (see :meth:`encode_latents`).
-        target_psnr: keep the first k_b tokens of every row of video b, the smallest k_b whose estimated
-        reconstruction reaches this PSNR in dB (:mod:`.adaptive`); the rows are then [T', k_b].
-        db_per_token: instead, keep the k_b where one more token per latent frame buys less than this many dB of
-        estimated PSNR (the rate-distortion cut of :mod:`.adaptive`).
+        target_psnr / db_per_token (:mod:`.adaptive`): keep the first k_b tokens of every row of video b, the smallest
+        k_b whose estimated PSNR reaches target_psnr dB, or the k_b past which one more token per latent frame buys
+        less than db_per_token dB (the rate-distortion cut); the rows are then [T', k_b].
         """
         check_video(video, self.config)
         budget = target_psnr is not None or db_per_token is not None
-        if budget:  # the budget module is imported only when a budget is asked for
-            from videoflextok.tokenizer.adaptive import check_criterion, cut_to_budget
+        if budget:  # imported only when a budget is asked for
+            from videoflextok.tokenizer import adaptive
 
-            check_criterion(target_psnr, db_per_token)
+            adaptive.check_criterion(target_psnr, db_per_token)
         chunks = split_chunks(video.to(self.device), self.config)
         latent = self.encode_latents(chunks, posterior)
         _, ids = self.encoder(patchify(latent, self.config.patch_size))
         tokens = list(merge_chunk_tokens(ids, video.shape[0]).unbind(0))
         if budget:
-            return cut_to_budget(self, video, tokens, target_psnr, db_per_token)
+            return adaptive.cut_to_budget(self, video, tokens, target_psnr, db_per_token)
         return tokens
 
     # ------------------------------------------------------------------ detokenize
@@ -246,8 +245,7 @@ class VideoFlexTok(Streaming, nn.Module):
         noise: torch.Tensor | None = None,
         posterior: str = "mean",
     ) -> torch.Tensor:
-        """tokens: list of B LongTensor [T', k] (k <= K; a truncated prefix is fine) -> video [B, 3, T, H, W] in
-        [-1, 1].
+        """tokens: list of B LongTensor [T', k] (k <= K, a truncated prefix) -> video [B, 3, T, H, W] in [-1, 1].
 
         keep_k: use only the first keep_k tokens of each latent frame (same as truncating the tensors).
         steps / guidance / guidance_mode: Euler steps, guidance scale and "cfg" | "apg" (config defaults).
