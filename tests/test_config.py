@@ -59,3 +59,14 @@ def test_malformed_override():
         parse_overrides(["train.lr"])
     with pytest.raises(ConfigError):
         parse_overrides(["=3"])
+
+
+def test_longest_prefix_is_the_longest_supported_length():
+    from videoflextok.tokenizer.model import preset_config
+
+    for preset in ("tiny", "demo"):
+        cfg = preset_config(preset)
+        for frames in range(0, 140):
+            brute = max((t for t in range(1, frames + 1) if cfg.supports_frames(t)), default=0)
+            assert cfg.longest_prefix(frames) == brute, (preset, frames)
+        assert cfg.longest_prefix(129, capped=False) == 129 and cfg.longest_prefix(130, capped=False) == 129

@@ -25,19 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def tokenizable_frames(num_frames: int, cfg) -> int:
-    """The longest prefix of a ``num_frames`` clip that ``tokenize`` takes with TokenizerConfig ``cfg`` (1 + 4n up to
-    one chunk, 1 + 16n beyond, at most ``cfg.max_frames``); 0 for an empty clip."""
-    return max((t for t in range(1, min(num_frames, cfg.max_frames) + 1) if cfg.supports_frames(t)), default=0)
-
-
 def video_info(path: str, preset: str) -> dict:
     """Facts about ``path`` plus the token counts of ``preset`` (what ``info --json`` prints)."""
     from videoflextok.tokenizer.model import preset_config
 
     meta = probe_video(path, verify=True)
     cfg = preset_config(preset)
-    usable = tokenizable_frames(meta.num_frames, cfg)
+    usable = cfg.longest_prefix(meta.num_frames)
     latent = cfg.latent_frames(usable) if usable else 0
     return {
         "path": meta.path,

@@ -95,12 +95,6 @@ def _load_tokenizer(folder: str | None, device: torch.device, size: int | None):
     return model if size is None else model.at_resolution(size)
 
 
-def usable_length(frames: int, cfg) -> int:
-    """The longest prefix of a ``frames``-frame video the tokenizer takes: 1 + 16n, or 1 + 4n below one chunk."""
-    step = cfg.chunk_frames - 1 if frames >= cfg.chunk_frames else cfg.compressor.temporal_factor
-    return 1 + (frames - 1) // step * step
-
-
 def run_tokenize(args: argparse.Namespace) -> int:
     from videoflextok.cli.pretokenize import default_device
     from videoflextok.data.video_io import read_video
@@ -116,7 +110,7 @@ def run_tokenize(args: argparse.Namespace) -> int:
     if args.k is not None and args.k > cfg.K:
         raise ConfigError(f"--k must be between 1 and {cfg.K} (this tokenizer's tokens per latent frame)")
     video, meta = read_video(args.video, fps=args.fps, size=cfg.resolution, start=args.start, frame_policy="none")
-    frames = usable_length(video.shape[1], cfg)
+    frames = cfg.longest_prefix(video.shape[1], capped=False)  # streamed: any length
     video = video[None, :, :frames]
     encoder, rows, step = model.stream_encoder(), [], cfg.chunk_frames - 1
     with tqdm(total=frames, desc="tokenize", unit="frame", disable=not args.progress) as bar:

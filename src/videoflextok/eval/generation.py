@@ -151,8 +151,7 @@ def generate_shard(
     if frames < 2:
         raise ConfigError("the class and caption scores need videos of at least 2 frames (the probe reads motion)")
     if not tcfg.supports_frames(frames):
-        raise ConfigError(f"--frames must be 1 + 4n up to {tcfg.chunk_frames} or 1 + 16n up to "
-                          f"{tcfg.max_frames}, got {frames}")
+        raise ConfigError(f"--frames must be {tcfg.frames_rule()}, got {frames}")
     k = cfg.tokens_per_frame or gcfg.tokens_per_frame
     if k > tcfg.K:
         raise ConfigError(f"--tokens-per-frame {k} exceeds the tokenizer's {tcfg.K} tokens per latent frame")

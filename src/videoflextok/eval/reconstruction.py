@@ -175,8 +175,7 @@ def evaluate_reconstruction(
         raise ConfigError(f"--num and --batch-size must be at least 1, got {cfg.num} and {cfg.batch_size}")
     frames = cfg.num_frames or tcfg.chunk_frames
     if not tcfg.supports_frames(frames):
-        raise ConfigError(f"this tokenizer cannot take {frames}-frame clips; use 1 + 4n up to {tcfg.chunk_frames} "
-                          f"or 1 + 16n up to {tcfg.max_frames}")
+        raise ConfigError(f"this tokenizer cannot take {frames}-frame clips; it takes {tcfg.frames_rule()}")
     data = build_dataset(DataConfig(dataset=cfg.dataset, resolution=tcfg.resolution, num_frames=frames,
                                     path=cfg.path, seed=cfg.seed, split=cfg.split, length=cfg.num,
                                     random_start=False), skip_unreadable=False)

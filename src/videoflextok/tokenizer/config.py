@@ -185,6 +185,17 @@ class TokenizerConfig:
         tf, step = self.compressor.temporal_factor, self.chunk_frames - 1
         return f"1 + {tf}n frames up to {self.chunk_frames}, or 1 + {step}n up to {self.max_frames}"
 
+    def longest_prefix(self, num_frames: int, capped: bool = True) -> int:
+        """The frames of the longest prefix of a ``num_frames`` video that is a supported length (1 + 4n within one
+        chunk, 1 + 16n beyond; at most ``max_frames`` when ``capped``, any length for the streaming encoder); 0 for
+        an empty video."""
+        if num_frames < 1:
+            return 0
+        if capped:
+            num_frames = min(num_frames, self.max_frames)
+        step = self.chunk_frames - 1 if num_frames >= self.chunk_frames else self.compressor.temporal_factor
+        return 1 + (num_frames - 1) // step * step
+
     def supports_latent_frames(self, latent_frames: int) -> bool:
         """True when ``latent_frames`` token rows correspond to a supported video length."""
         return self.supports_frames(1 + (latent_frames - 1) * self.compressor.temporal_factor) and latent_frames >= 1
