@@ -5,6 +5,10 @@ the VideoFlexTok tokenizer (nested dropout) and the 3D-grid baseline (the same t
     .venv/bin/python bench/coarse_to_fine.py --tokenizer DIR --baseline DIR [--num 256] [--steps 1] \\
         [--out bench/results/coarse_to_fine.json] [--train-minutes M] [--baseline-train-minutes M] [--command "..."]
 
+``--baseline-from FILE`` instead of ``--baseline DIR`` reuses the grid-baseline rows of an earlier result file
+measured on the same clips (same ``num``, ``steps``, ``seed``, resolution, frames and K); the new file names it
+under ``baseline_source``.
+
 On ``--num`` held-out ``shapes`` clips (split heldout, the tokenizer's resolution and chunk length, fixed seed) and
 for each k in 1, 2, 4, ..., K: mean PSNR and SSIM (per frame) and the shapes probe's class score of the
 reconstructions, plus the class score of the original clips. Writes the JSON (atomically; layout below) and a PNG
@@ -97,23 +101,48 @@ def plot(payload: dict[str, Any], path: Path) -> Path:
     return save_png(fig, path)
 
 
+def earlier_baseline(args: argparse.Namespace, cfg) -> dict[str, Any]:
+    """The grid-baseline rows of an earlier result file (``--baseline-from``), checked to be measured the same way
+    (clips, decode steps, seed, the tokenizer's resolution, frames and K)."""
+    try:
+        earlier = json.loads(Path(args.baseline_from).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise VideoFlexTokError(f"cannot read the earlier result file {args.baseline_from}: {e}") from e
+    mine = {"num": args.num, "steps": args.steps, "seed": args.seed, "resolution": cfg.resolution,
+            "frames": cfg.chunk_frames, "K": cfg.K}  # fmt: skip
+    theirs = {key: earlier.get(key) for key in mine}
+    if mine != theirs or "grid_baseline" not in earlier:
+        raise VideoFlexTokError(f"{args.baseline_from} holds no grid baseline measured like this run ({theirs} vs "
+                                f"{mine})")
+    return earlier
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     check_positive(args, ("num", "steps", "batch_size"))
     out = output_path(args.out)
     png_path = output_path(args.plot) if args.plot else out.with_suffix(".png")
     machine = machine_info()
     t0 = time.perf_counter()
-    models = {key: load_pretrained(VideoFlexTok, getattr(args, key), device=args.device).eval()
-              for key in ("tokenizer", "baseline")}
-    a, b = models["tokenizer"].config, models["baseline"].config
-    check_same_setting(a, b)
-    if b.nested_dropout:
-        print("warning: the baseline was configured with nested_dropout=true; a 3D-grid baseline sets it to false")
+    keys = ("tokenizer",) if args.baseline_from else ("tokenizer", "baseline")
+    models = {key: load_pretrained(VideoFlexTok, getattr(args, key), device=args.device).eval() for key in keys}
+    a = models["tokenizer"].config
+    earlier = earlier_baseline(args, a) if args.baseline_from else None
+    if earlier is None:
+        b = models["baseline"].config
+        check_same_setting(a, b)
+        if b.nested_dropout:
+            print("warning: the baseline was configured with nested_dropout=true; a 3D-grid baseline sets it to false")
     results = {key: evaluate(model, args, progress=args.progress) for key, model in models.items()}
     original = results["tokenizer"]["raw"]["class_score_original"]
-    assert original == results["baseline"]["raw"]["class_score_original"], "both models must see the same clips"
-    minutes = {key: (given if given is not None else train_minutes_from_log(getattr(args, key)))
-               for key, given in (("tokenizer", args.train_minutes), ("baseline", args.baseline_train_minutes))}
+    if earlier is None:
+        assert original == results["baseline"]["raw"]["class_score_original"], "both models must see the same clips"
+    else:
+        assert original == earlier["original_class_score"], "the earlier baseline rows were measured on other clips"
+        results["baseline"] = {"rows": earlier["grid_baseline"], "parts": earlier["class_score_parts"]["grid_baseline"]}
+    minutes = {"tokenizer": args.train_minutes if args.train_minutes is not None
+               else train_minutes_from_log(args.tokenizer),
+               "baseline": earlier["baseline_train_minutes"] if earlier else args.baseline_train_minutes
+               if args.baseline_train_minutes is not None else train_minutes_from_log(args.baseline)}  # fmt: skip
     bench_command = shlex.join([".venv/bin/python", "bench/coarse_to_fine.py", *args.argv])
     payload = {
         "tokenizer": results["tokenizer"]["rows"],
@@ -134,8 +163,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "frames": a.chunk_frames,
         "K": a.K,
         "tokenizer_folder": str(args.tokenizer),
-        "baseline_folder": str(args.baseline),
-        "baseline_nested_dropout": b.nested_dropout,
+        "baseline_folder": earlier["baseline_folder"] if earlier else str(args.baseline),
+        "baseline_nested_dropout": earlier["baseline_nested_dropout"] if earlier else b.nested_dropout,
+        "baseline_source": ({"file": str(args.baseline_from), "bench_command": earlier["bench_command"]}
+                            if earlier else "measured in this run"),
         "seconds": round(time.perf_counter() - t0, 1),
         "machine": {**machine, "load_avg_end": list(os.getloadavg())},
     }
@@ -165,7 +196,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tokenizer", required=True, help="VideoFlexTok checkpoint or run folder (nested dropout)")
-    p.add_argument("--baseline", required=True, help="3D-grid baseline checkpoint or run folder (nested dropout off)")
+    base = p.add_mutually_exclusive_group(required=True)
+    base.add_argument("--baseline", help="3D-grid baseline checkpoint or run folder (nested dropout off)")
+    base.add_argument("--baseline-from", help="reuse the grid-baseline rows of this earlier result JSON (measured "
+                      "on the same clips; recorded as such)")
     p.add_argument("--num", type=int, default=256, help="held-out shapes clips (default: 256)")
     p.add_argument("--steps", type=int, default=1, help="flow decoder Euler steps (default: 1)")
     p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default: 16)")

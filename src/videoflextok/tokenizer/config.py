@@ -41,6 +41,8 @@ class TokenizerConfig:
     decoder_depth: int = 2  # flow-decoder transformer blocks
     decoder_dim: int = 128  # flow-decoder width
     decoder_heads: int = 2  # flow-decoder attention heads
+    decoder_head: str = "linear"  # output head: "linear" (per patch) or "conv" (+ a residual 3x3 conv stack)
+    head_channels: int = 64  # decoder_head "conv": hidden channels of the conv stack
     # numerics and conditioning details of the trunks: the released checkpoints (presets d18-d18, d18-d28) use the
     # second value of each
     qk_norm: str = "rms"  # QK-norm: "rms" (RMSNorm with a learned scale) or "layernorm" (no affine, in fp32)
@@ -120,10 +122,13 @@ class TokenizerConfig:
             "prefix_time": ("own", "shared"),
             "keep_k_sampling": ("pow2", "uniform"),
             "mixing_init": MIXING_INITS,
+            "decoder_head": ("linear", "conv"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        if self.head_channels < 1:
+            raise ConfigError(f"head_channels must be at least 1, got {self.head_channels}")
         if self.norm_eps <= 0 or self.time_period <= 1:
             raise ConfigError(f"norm_eps must be > 0 and time_period > 1, got {self.norm_eps}, {self.time_period}")
         if self.posemb == "axial":

@@ -5,6 +5,12 @@ Sequence per chunk: ``[x_1, r_1, x_2, r_2, ...]`` (P noised patches then K regis
 the time-block-causal mask, so the output for latent frame t never sees registers of later frames. The flow
 time is given per latent frame (a clean prefix frame may have its own, near-zero time) and enters through
 adaLN-Zero, with separate modulation for patch tokens and register tokens.
+
+Output head: a linear map per patch token (``decoder_head: linear``), so that neighbouring patches meet at a hard
+edge (8x8-pixel blocks for 4x4x4 pixel cubes in patches of 2); or that map refined by a small residual 3x3 conv
+stack on the latent grid of each latent frame (``decoder_head: conv``), so that every cell also sees the cells
+around it. Its last convolution starts at zero (the head starts as the linear one); each latent frame is refined
+on its own, so time causality is untouched.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 from torch import nn
+from torch.nn import functional as F
 
 from videoflextok.nn.adaln import AdaLNBlock, AdaLNFinal
 from videoflextok.nn.masks import TimeBlocks
@@ -19,6 +26,7 @@ from videoflextok.nn.posemb import TimestepEmbedder, learned_embedding
 from videoflextok.tokenizer.config import TokenizerConfig
 from videoflextok.tokenizer.mixing import decoder_mixing
 from videoflextok.tokenizer.nested_dropout import apply_nested_dropout
+from videoflextok.tokenizer.patches import patchify, unpatchify
 from videoflextok.tokenizer.trunk import add_patch_positions, block_style, patch_positions
 
 
@@ -51,6 +59,9 @@ class FlowDecoder(nn.Module):
             AdaLNBlock(d, cfg.decoder_heads, groups=2, style=style) for _ in range(cfg.decoder_depth)
         )
         self.final = AdaLNFinal(d, cfg.patch_dim, style=style, bias=cfg.bias)
+        grid = cfg.latent_size // cfg.patch_size
+        conv = cfg.decoder_head == "conv"
+        self.refine = ConvRefine(cfg.compressor.channels, cfg.head_channels, cfg.patch_size, grid) if conv else None
 
     def embed_registers(
         self,
@@ -111,4 +122,29 @@ class FlowDecoder(nn.Module):
             if layer == i + 1:
                 hidden = rearrange(seq, "b (t n) d -> b t n d", t=t)[:, :, :n]
         patches = rearrange(seq, "b (t n) d -> b t n d", t=t)[:, :, :n]
-        return self.final(patches, c), hidden
+        out = self.final(patches, c)
+        return (out if self.refine is None else self.refine(out)), hidden
+
+
+class ConvRefine(nn.Module):
+    """The conv head: patches [B, T, N, C p p] -> the same, plus a residual 3x3 conv stack (C -> hidden -> hidden
+    -> C) on the latent grid of each latent frame."""
+
+    def __init__(self, channels: int, hidden: int, patch_size: int, grid: int) -> None:
+        super().__init__()
+        self.patch_size, self.grid = patch_size, grid
+        self.convs = nn.ModuleList(
+            [nn.Conv2d(channels, hidden, 3, padding=1), nn.Conv2d(hidden, hidden, 3, padding=1),
+             nn.Conv2d(hidden, channels, 3, padding=1)]
+        )
+        nn.init.zeros_(self.convs[-1].weight)
+        nn.init.zeros_(self.convs[-1].bias)
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        b = patches.shape[0]
+        latent = unpatchify(patches, self.patch_size, self.grid)  # [B, C, T, h, w]
+        h = rearrange(latent, "b c t h w -> (b t) c h w").to(self.convs[0].weight.dtype)
+        for i, conv in enumerate(self.convs):
+            h = conv(h) if i == len(self.convs) - 1 else F.gelu(conv(h))
+        refined = latent + rearrange(h, "(b t) c h w -> b c t h w", b=b).to(latent.dtype)
+        return patchify(refined, self.patch_size)

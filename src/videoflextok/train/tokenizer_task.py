@@ -82,20 +82,32 @@ def load_run_config(
     return _load_run_config(TokenizerRunConfig, "tokenizer", preset, overrides, run_dir, config_file)
 
 
+NEW_HEAD = "decoder.refine."  # the conv head's tensors: a model without them starts from the fresh (identity) head
+
+
 def init_model(source: Path, config: TokenizerConfig | None = None) -> VideoFlexTok:
     """The tokenizer at ``source`` (our checkpoint or run folder, or a released checkpoint), rebuilt with ``config``
-    when given (the same weights must fit it: only settings that leave every tensor's shape alone may differ)."""
+    when given (the same weights must fit it: only settings that leave every tensor's shape alone may differ, and
+    ``decoder_head=conv`` may add the conv head, which starts as the identity, to a model that has none)."""
     model = VideoFlexTok.from_pretrained(source)
     if config is None or config == model.config:
         return model
     fresh = VideoFlexTok(config)
     state = model.state_dict()
     for name, ref in fresh.state_dict().items():
+        if name.startswith(NEW_HEAD) and name not in state:
+            state[name] = ref
         if name not in state or state[name].shape != ref.shape:
             raise CheckpointError(
                 f"the weights of '{source}' do not fit the run's model config (tensor '{name}'); start from them "
                 "with model settings that keep every tensor's shape"
             )
+    extra = sorted(set(state) - set(fresh.state_dict()))
+    if extra:
+        raise CheckpointError(
+            f"the weights of '{source}' hold tensors the run's model config has no place for ('{extra[0]}'); start "
+            "from them with the model settings they were trained with"
+        )
     fresh.load_state_dict(state, strict=True)
     return fresh
 
