@@ -139,10 +139,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         assert original == earlier["original_class_score"], "the earlier baseline rows were measured on other clips"
         results["baseline"] = {"rows": earlier["grid_baseline"], "parts": earlier["class_score_parts"]["grid_baseline"]}
-    minutes = {"tokenizer": args.train_minutes if args.train_minutes is not None
-               else train_minutes_from_log(args.tokenizer),
-               "baseline": earlier["baseline_train_minutes"] if earlier else args.baseline_train_minutes
-               if args.baseline_train_minutes is not None else train_minutes_from_log(args.baseline)}  # fmt: skip
+    given = {"tokenizer": args.train_minutes, "baseline": args.baseline_train_minutes}
+    minutes = {key: given[key] if given[key] is not None else train_minutes_from_log(getattr(args, key))
+               for key in keys}
+    if earlier is not None:
+        minutes["baseline"] = earlier["baseline_train_minutes"]
     bench_command = shlex.join([".venv/bin/python", "bench/coarse_to_fine.py", *args.argv])
     payload = {
         "tokenizer": results["tokenizer"]["rows"],
