@@ -47,9 +47,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``, letting KEY=VALUE overrides sit on either side of options.
+
+    argparse fills the ``overrides`` positional with the first run of them only
+    (``--preset demo model.K=16 --out run train.steps=10``); the later runs come back as unknown
+    arguments and are appended in order. Anything else unknown is a usage error.
+    """
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    if isinstance(getattr(args, "overrides", None), list) and all(
+        "=" in item and not item.startswith("-") for item in extra
+    ):
+        args.overrides.extend(extra)
+        return args
+    parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    raise AssertionError("unreachable")  # parser.error exits
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
