@@ -26,7 +26,7 @@ class TokenizerConfig:
     max_frames: int = 81  # longest video accepted (1 + 16n when longer than one chunk)
     K: int = 32  # registers (= tokens) per latent frame
     fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)  # FSQ levels per code dim; vocabulary = their product
-    nested_dropout: bool = True  # train with one k in {1, 2, 4, ..., K} per sample; False = 3D-grid baseline
+    nested_dropout: bool = True  # train with one k per sample (keep_k_sampling); False = 3D-grid baseline
     compressor: CompressorConfig = field(default_factory=CompressorConfig)  # latent space the flow works in
     patch_size: int = 2  # latent cells per patch token along H and W
     pos_std: float = 0.02  # init std of the patch position embeddings; ~1 makes position as loud as content at step 0
