@@ -4,6 +4,7 @@ the VideoFlexTok tokenizer (nested dropout) and the 3D-grid baseline (the same t
 
     .venv/bin/python bench/coarse_to_fine.py --tokenizer DIR --baseline DIR [--num 256] [--steps 1] \\
         [--out bench/results/coarse_to_fine.json] [--train-minutes M] [--baseline-train-minutes M] [--command "..."]
+        [--baseline-command "..."]
 
 ``--baseline-from FILE`` instead of ``--baseline DIR`` reuses the grid-baseline rows of an earlier result file
 measured on the same clips (same ``num``, ``steps``, ``seed``, resolution, frames and K); the new file names it
@@ -155,6 +156,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": args.command or bench_command,
         "bench_command": bench_command,
         "baseline_train_minutes": minutes["baseline"],
+        "baseline_command": earlier.get("baseline_command") if earlier else args.baseline_command,
         "train_minutes_source": "--train-minutes" if args.train_minutes is not None else f"{METRICS_FILE} train_s",
         "num": results["tokenizer"]["raw"]["config"]["num"],
         "steps": args.steps,
@@ -212,6 +214,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--baseline-train-minutes", type=float, default=None, help="baseline training minutes")
     p.add_argument("--command", default=None, help="the command that trained the tokenizer, stored in the JSON "
                    "(default: this benchmark's command line)")
+    p.add_argument("--baseline-command", default=None, help="the command that trained the baseline, stored in the "
+                   "JSON as baseline_command (with --baseline-from: the earlier file's)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     return p.parse_args(argv)

@@ -78,13 +78,15 @@ def test_baseline_rows_reused_from_an_earlier_result(tiny_runs, tmp_path, capsys
     bench = load_bench("coarse_to_fine")
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     common = ["--tokenizer", str(tiny_runs / "tok"), "--batch-size", "2", "--no-progress"]
-    assert bench.main([*common, "--baseline", str(tiny_runs / "grid"), "--num", "2", "--out", str(first)]) == 0
+    assert bench.main([*common, "--baseline", str(tiny_runs / "grid"), "--num", "2", "--out", str(first),
+                       "--baseline-command", "train the grid"]) == 0
     assert bench.main([*common, "--baseline-from", str(first), "--num", "2", "--out", str(second)]) == 0
     a, b = json.loads(first.read_text()), json.loads(second.read_text())
     assert b["grid_baseline"] == a["grid_baseline"] and b["tokenizer"] == a["tokenizer"]
     assert b["class_score_parts"]["grid_baseline"] == a["class_score_parts"]["grid_baseline"]
     assert b["baseline_source"] == {"file": str(first), "bench_command": a["bench_command"]}
     assert b["baseline_train_minutes"] == a["baseline_train_minutes"]
+    assert a["baseline_command"] == b["baseline_command"] == "train the grid"
     before = second.read_bytes()
     assert bench.main([*common, "--baseline-from", str(first), "--num", "3", "--out", str(second)]) == 2
     assert "no grid baseline measured like this run" in capsys.readouterr().err and second.read_bytes() == before

@@ -76,3 +76,18 @@ def test_a_conv_head_model_refuses_a_linear_run_config_with_one_sentence(tmp_pat
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "decoder.refine" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_init_warns_which_preset_model_settings_it_does_not_take(tmp_path, capsys):
+    from videoflextok.tokenizer.model import VideoFlexTok
+    from videoflextok.train.tokenizer_task import load_run_config
+
+    VideoFlexTok.from_preset("tiny", ["decoder_head=conv"]).save_pretrained(tmp_path / "conv")
+    cfg = load_run_config("tiny", [], init=tmp_path / "conv")
+    assert cfg.model.decoder_head == "conv"  # the checkpoint's settings are kept
+    err = capsys.readouterr().err
+    assert err.startswith("warning: --init keeps") and "decoder_head" in err and len(err.strip().splitlines()) == 1
+    cfg = load_run_config("tiny", ["model.decoder_head=linear"], init=tmp_path / "conv")
+    assert cfg.model.decoder_head == "linear" and capsys.readouterr().err == ""
+    load_run_config(None, [], init=tmp_path / "conv")  # no preset named: nothing to compare with
+    assert capsys.readouterr().err == ""

@@ -13,6 +13,7 @@ are those cached latents instead of encoded clips; validation still reads the cl
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,12 +74,21 @@ def load_run_config(
     ``config_file``, else preset ``preset`` (default tiny); then the dotted overrides.
 
     init: a checkpoint to start from (see :func:`init_model`); the ``model`` section then is its config, with the
-    ``model.*`` overrides on top (e.g. ``model.resolution=64`` for a model with per-axis position tables).
+    ``model.*`` overrides on top (e.g. ``model.resolution=64`` for a model with per-axis position tables). When a
+    preset or config file is named, the model settings it would have set differently and no override sets are
+    printed as a warning on stderr (the checkpoint's own settings are kept).
     """
     if init is not None and (run_dir is None or not (run_dir / RUN_CONFIG_FILE).is_file()):
         base = to_dict(_load_run_config(TokenizerRunConfig, "tokenizer", preset, [], None, config_file))
-        base["model"] = to_dict(init_model(init).config)
-        return from_dict(TokenizerRunConfig, merge(base, parse_overrides(overrides)))
+        named, kept = base["model"], to_dict(init_model(init).config)
+        changes = parse_overrides(overrides)
+        ignored = [key for key, value in named.items()
+                   if key in kept and value != kept[key] and key not in changes.get("model", {})]
+        if ignored and (preset is not None or config_file is not None):
+            print(f"warning: --init keeps the model settings of '{init}'; the run config would set "
+                  f"{', '.join(ignored)} differently (pass model.KEY=VALUE to change one)", file=sys.stderr)
+        base["model"] = kept
+        return from_dict(TokenizerRunConfig, merge(base, changes))
     return _load_run_config(TokenizerRunConfig, "tokenizer", preset, overrides, run_dir, config_file)
 
 
